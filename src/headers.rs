@@ -1,0 +1,84 @@
+//! The response headers every SSE stream needs.
+
+use http::{header, HeaderMap, HeaderName, HeaderValue, Version};
+
+static X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+const TEXT_EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+
+/// Whether a response is an event stream (`text/event-stream`, any
+/// parameters, any case).
+pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// Adds what an event stream needs and is missing: the content type,
+/// `Cache-Control: no-cache`, `X-Accel-Buffering: no` (nginx would otherwise
+/// hold events back), and `Connection: keep-alive` when the request came over
+/// HTTP/1.x (the header is illegal in HTTP/2 and later). Values the
+/// application set itself are kept.
+pub(crate) fn insert_sse_headers(headers: &mut HeaderMap, request_version: Option<Version>) {
+    headers
+        .entry(header::CONTENT_TYPE)
+        .or_insert(TEXT_EVENT_STREAM);
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache"));
+    headers
+        .entry(X_ACCEL_BUFFERING.clone())
+        .or_insert(HeaderValue::from_static("no"));
+    if matches!(request_version, Some(Version::HTTP_10 | Version::HTTP_11)) {
+        headers
+            .entry(header::CONNECTION)
+            .or_insert(HeaderValue::from_static("keep-alive"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_event_stream_content_types() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_event_stream(&headers));
+        for value in ["text/event-stream", "Text/Event-Stream; charset=utf-8"] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert!(is_event_stream(&headers), "{value}");
+        }
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        assert!(!is_event_stream(&headers));
+    }
+
+    #[test]
+    fn connection_header_only_on_http1() {
+        for (version, expected) in [
+            (Version::HTTP_10, true),
+            (Version::HTTP_11, true),
+            (Version::HTTP_2, false),
+            (Version::HTTP_3, false),
+        ] {
+            let mut headers = HeaderMap::new();
+            insert_sse_headers(&mut headers, Some(version));
+            assert_eq!(
+                headers.contains_key(header::CONNECTION),
+                expected,
+                "{version:?}"
+            );
+            assert_eq!(headers[header::CONTENT_TYPE], "text/event-stream");
+            assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+            assert_eq!(headers["x-accel-buffering"], "no");
+        }
+    }
+
+    #[test]
+    fn the_applications_own_values_are_kept() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        insert_sse_headers(&mut headers, None);
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    }
+}

@@ -1,0 +1,64 @@
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use tower::Service;
+
+use super::ResponseFuture;
+use crate::{
+    extract::WriterSlot,
+    writer::{StreamConfig, StreamSlot},
+};
+
+/// The service made by [`SseLayer`](super::SseLayer).
+#[derive(Debug, Clone)]
+pub struct SseService<S> {
+    inner: S,
+    config: StreamConfig,
+}
+
+impl<S> SseService<S> {
+    pub(crate) fn new(inner: S, config: StreamConfig) -> Self {
+        Self { inner, config }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SseService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<super::ResponseBody<S::Future, ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let version = request.version();
+        let slot = Arc::new(StreamSlot::new(self.config));
+        request
+            .extensions_mut()
+            .insert(WriterSlot(Arc::clone(&slot)));
+        ResponseFuture::new(self.inner.call(request), slot, version)
+    }
+}

@@ -1,0 +1,358 @@
+//! `SseWriter`: the push side of a stream, and the slot it shares with the
+//! layer that answers the request.
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc, Mutex, PoisonError,
+    },
+    task::Waker,
+};
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use http::StatusCode;
+use tokio::sync::mpsc;
+
+use crate::{extract::SseWriterRejection, Event, EventError};
+
+/// Settings of the stream each request may open, fixed by the layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamConfig {
+    /// Events the writer may queue before `send` waits.
+    pub(crate) capacity: usize,
+    /// Most bytes one body frame gathers from queued events.
+    pub(crate) frame_budget: usize,
+}
+
+const OPEN: u8 = 0;
+const STREAMING: u8 = 1;
+const ANSWERED: u8 = 2;
+
+/// What the layer and the writer(s) of one request share: whether the stream
+/// has started, and the receiving end of the queue until the layer takes it.
+pub(crate) struct StreamSlot {
+    config: StreamConfig,
+    /// `OPEN` until the stream starts (`STREAMING`) or the handler answers
+    /// without it (`ANSWERED`); never changes after that.
+    state: AtomicU8,
+    /// Wakes the layer's response future when a writer starts the stream from
+    /// another task.
+    layer_waker: AtomicWaker,
+    receiver: Mutex<Option<mpsc::Receiver<Bytes>>>,
+}
+
+impl StreamSlot {
+    pub(crate) fn new(config: StreamConfig) -> Self {
+        Self {
+            config,
+            state: AtomicU8::new(OPEN),
+            layer_waker: AtomicWaker::new(),
+            receiver: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn config(&self) -> StreamConfig {
+        self.config
+    }
+
+    /// Creates the request's writer. There is one queue per request, so a
+    /// second extraction is refused (clone the writer instead).
+    pub(crate) fn open_writer(self: &Arc<Self>) -> Result<SseWriter, SseWriterRejection> {
+        let mut receiver = self.lock_receiver();
+        if receiver.is_some() || self.state.load(Ordering::Acquire) != OPEN {
+            return Err(SseWriterRejection::AlreadyExtracted);
+        }
+        let (tx, rx) = mpsc::channel(self.config.capacity);
+        *receiver = Some(rx);
+        Ok(SseWriter {
+            tx,
+            slot: Arc::clone(self),
+        })
+    }
+
+    pub(crate) fn take_receiver(&self) -> Option<mpsc::Receiver<Bytes>> {
+        self.lock_receiver().take()
+    }
+
+    /// Whether a writer was extracted (`None` if not), and if so whether one
+    /// still exists.
+    pub(crate) fn writer_alive(&self) -> Option<bool> {
+        self.lock_receiver()
+            .as_ref()
+            .map(|receiver| receiver.sender_strong_count() > 0)
+    }
+
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.state.load(Ordering::Acquire) == STREAMING
+    }
+
+    /// Called when the handler returned `respond_with_stream` (its writer
+    /// lives on and it answered with success) or not. Returns whether the
+    /// request streams: a writer may have started the stream first.
+    pub(crate) fn settle(&self, respond_with_stream: bool) -> bool {
+        let target = if respond_with_stream {
+            STREAMING
+        } else {
+            ANSWERED
+        };
+        match self
+            .state
+            .compare_exchange(OPEN, target, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => respond_with_stream,
+            Err(current) => current == STREAMING,
+        }
+    }
+
+    pub(crate) fn register_layer(&self, waker: &Waker) {
+        self.layer_waker.register(waker);
+    }
+
+    /// Starts the stream unless the request was already answered.
+    fn start(&self) -> Result<(), SseError> {
+        match self
+            .state
+            .compare_exchange(OPEN, STREAMING, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                tracing::debug!("SSE stream started");
+                self.layer_waker.wake();
+                Ok(())
+            }
+            Err(STREAMING) => Ok(()),
+            Err(_) => Err(SseError::ResponseAlreadySent),
+        }
+    }
+
+    fn lock_receiver(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Receiver<Bytes>>> {
+        // The lock is never held across code that can panic.
+        self.receiver.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Pushes events to the client of one request.
+///
+/// Extract it in a handler on a route with [`SseLayer`](crate::SseLayer).
+/// The stream starts at the first [`send`](Self::send) (or at
+/// [`start`](Self::start)): the layer then answers `200` with the SSE headers
+/// at once and keeps driving the handler, so it can go on sending inline.
+/// Until then the handler may answer anything else (a 401, a 400), and that
+/// answer is what the client gets.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use axum_sse::{Event, SseError, SseLayer, SseWriter};
+///
+/// async fn countdown(mut sse: SseWriter) -> Result<(), SseError> {
+///     for n in (1..=3).rev() {
+///         sse.send(Event::new().id(n).data(n.to_string())).await?;
+///     }
+///     sse.send(Event::new().event("liftoff").data("")).await
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/countdown", get(countdown))
+///     .layer(SseLayer::new());
+/// ```
+///
+/// The writer can also move to a task of its own: a handler that spawns it
+/// and returns a success starts the stream then, and the stream ends when the
+/// last clone of the writer is dropped.
+///
+/// The queue between the writer and the client is bounded: `send` waits
+/// while it is full (backpressure), `try_send` hands the event back.
+#[derive(Clone)]
+pub struct SseWriter {
+    tx: mpsc::Sender<Bytes>,
+    slot: Arc<StreamSlot>,
+}
+
+impl SseWriter {
+    /// Sends one event, starting the stream if it has not started yet.
+    /// Waits while the queue to the client is full.
+    ///
+    /// # Errors
+    ///
+    /// - [`SseError::InvalidEvent`] if a field of `event` was refused; nothing
+    ///   is sent and the stream does not start.
+    /// - [`SseError::ResponseAlreadySent`] if the handler already answered
+    ///   without the stream.
+    /// - [`SseError::ConnectionClosed`] once the client is gone.
+    pub async fn send(&mut self, event: Event) -> Result<(), SseError> {
+        let bytes = event.into_bytes()?;
+        self.slot.start()?;
+        let permit = self
+            .tx
+            .reserve()
+            .await
+            .map_err(|_| SseError::ConnectionClosed)?;
+        permit.send(bytes);
+        Ok(())
+    }
+
+    /// Sends one event if the queue has room, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`] and [`TrySendError::Closed`] hand the event
+    /// back; the others are as for [`send`](Self::send).
+    pub fn try_send(&mut self, event: Event) -> Result<(), TrySendError> {
+        let event = event.check().map_err(TrySendError::InvalidEvent)?;
+        if self.slot.start().is_err() {
+            return Err(TrySendError::ResponseAlreadySent(event));
+        }
+        match self.tx.try_reserve() {
+            Ok(permit) => {
+                permit.send(event.into_bytes().map_err(TrySendError::InvalidEvent)?);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(())) => Err(TrySendError::Full(event)),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(TrySendError::Closed(event)),
+        }
+    }
+
+    /// Starts the stream without sending an event: the client gets the `200`
+    /// and the headers now.
+    ///
+    /// # Errors
+    ///
+    /// [`SseError::ResponseAlreadySent`] if the handler already answered
+    /// without the stream.
+    pub fn start(&mut self) -> Result<(), SseError> {
+        self.slot.start()
+    }
+
+    /// Whether the stream has started.
+    pub fn is_started(&self) -> bool {
+        self.slot.is_streaming()
+    }
+
+    /// Resolves when the client is gone (or the request was answered without
+    /// the stream): from then on every send fails.
+    ///
+    /// ```
+    /// # use axum_sse::SseWriter;
+    /// async fn watch(mut sse: SseWriter) {
+    ///     sse.start().ok();
+    ///     sse.closed().await;
+    ///     tracing::info!("client left");
+    /// }
+    /// ```
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+
+    /// Whether the client is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl fmt::Debug for SseWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseWriter")
+            .field("started", &self.is_started())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an event could not be sent.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SseError {
+    /// The client is gone; nothing more can reach it.
+    ConnectionClosed,
+    /// The handler answered the request without the stream (or the handler
+    /// failed) before this send.
+    ResponseAlreadySent,
+    /// A field of the event was refused; nothing was sent.
+    InvalidEvent(EventError),
+}
+
+impl fmt::Display for SseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ConnectionClosed => f.write_str("the SSE client closed the connection"),
+            Self::ResponseAlreadySent => f.write_str(
+                "the request was already answered without an event stream; \
+                 send events before returning a response",
+            ),
+            Self::InvalidEvent(err) => write!(f, "invalid SSE event: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for SseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidEvent(err) => Some(err),
+            Self::ConnectionClosed | Self::ResponseAlreadySent => None,
+        }
+    }
+}
+
+impl From<EventError> for SseError {
+    fn from(err: EventError) -> Self {
+        Self::InvalidEvent(err)
+    }
+}
+
+/// A handler returning `Result<_, SseError>` answers `500` with the error's
+/// text if the stream has not started; once it has, the layer discards the
+/// handler's answer.
+impl IntoResponse for SseError {
+    fn into_response(self) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}
+
+/// Why [`SseWriter::try_send`] did not send; hands the event back where it
+/// can.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TrySendError {
+    /// The queue is full: the client reads slower than the handler writes.
+    Full(Event),
+    /// The client is gone.
+    Closed(Event),
+    /// The handler answered the request without the stream.
+    ResponseAlreadySent(Event),
+    /// A field of the event was refused.
+    InvalidEvent(EventError),
+}
+
+impl TrySendError {
+    /// The event that was not sent, if it is still whole.
+    pub fn into_event(self) -> Option<Event> {
+        match self {
+            Self::Full(event) | Self::Closed(event) | Self::ResponseAlreadySent(event) => {
+                Some(event)
+            }
+            Self::InvalidEvent(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for TrySendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("the SSE queue is full"),
+            Self::Closed(_) => SseError::ConnectionClosed.fmt(f),
+            Self::ResponseAlreadySent(_) => SseError::ResponseAlreadySent.fmt(f),
+            Self::InvalidEvent(err) => write!(f, "invalid SSE event: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for TrySendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidEvent(err) => Some(err),
+            _ => None,
+        }
+    }
+}

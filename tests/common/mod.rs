@@ -1,0 +1,94 @@
+//! A real server on loopback and a real HTTP client reading as bytes arrive.
+#![allow(dead_code, unreachable_pub)] // each test binary uses its own part
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Serves `app` with `axum::serve` on `127.0.0.1:0`.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A `GET` over a fresh HTTP/1.1 connection.
+pub async fn fetch(addr: SocketAddr, path: &str) -> Response<Incoming> {
+    request(
+        addr,
+        Request::get(path).body(Empty::<Bytes>::new()).unwrap(),
+    )
+    .await
+}
+
+pub async fn request(addr: SocketAddr, mut req: Request<Empty<Bytes>>) -> Response<Incoming> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    req.headers_mut()
+        .insert(http::header::HOST, addr.to_string().parse().unwrap());
+    sender.send_request(req).await.unwrap()
+}
+
+/// A `GET` over a fresh HTTP/2 connection with prior knowledge (h2c).
+pub async fn get_h2(addr: SocketAddr, path: &str) -> Response<Incoming> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let uri = format!("http://{addr}{path}");
+    let req = Request::get(uri)
+        .version(Version::HTTP_2)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    sender.send_request(req).await.unwrap()
+}
+
+/// The next data the client receives, or `None` at the end of the body.
+pub async fn next_data(body: &mut Incoming) -> Option<Bytes> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("no data within 10 s")?
+            .expect("body error");
+        if let Ok(data) = frame.into_data() {
+            return Some(data);
+        }
+    }
+}
+
+/// Reads until the received bytes end with `suffix`, and returns them all.
+pub async fn read_until(body: &mut Incoming, suffix: &str) -> String {
+    let mut received = BytesMut::new();
+    while !received.ends_with(suffix.as_bytes()) {
+        match next_data(body).await {
+            Some(data) => received.extend_from_slice(&data),
+            None => panic!(
+                "the body ended before {suffix:?}; received {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+    String::from_utf8(received.to_vec()).unwrap()
+}
+
+/// Everything until the end of the body.
+pub async fn read_to_end(body: Incoming) -> String {
+    let bytes = tokio::time::timeout(Duration::from_secs(10), body.collect())
+        .await
+        .expect("body did not end within 10 s")
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
