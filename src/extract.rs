@@ -8,7 +8,7 @@ use axum::{
 };
 use http::{request::Parts, StatusCode};
 
-use crate::{writer::StreamSlot, SseWriter};
+use crate::{last_event_id::last_event_id, writer::StreamSlot, SseWriter};
 
 /// Put in request extensions by [`SseLayer`](crate::SseLayer): where the
 /// request's writer comes from.
@@ -23,7 +23,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SseWriter {
             .extensions
             .get::<WriterSlot>()
             .ok_or(SseWriterRejection::MissingLayer)?;
-        slot.open_writer()
+        slot.open_writer(last_event_id(parts))
     }
 }
 

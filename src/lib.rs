@@ -64,19 +64,30 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod answer;
 mod body;
 mod event;
 mod extract;
 mod headers;
+pub mod heartbeat;
+pub mod last_event_id;
 pub mod layer;
+pub mod retry;
+pub mod stream_service;
 mod writer;
 
 use axum::BoxError;
 
 pub use crate::{
+    answer::AnswerBody,
     body::{SseBody, SseItem},
     event::{Event, EventError, Field},
     extract::SseWriterRejection,
+    heartbeat::{HeartbeatBody, HeartbeatLayer},
+    last_event_id::{
+        InvalidLastEventId, LastEventId, LastEventIdLayer, LastEventIdRejection, LastEventIdService,
+    },
     layer::{SseLayer, SseLayerBuilder},
+    retry::{RetryBody, RetryLayer},
     writer::{SseError, SseWriter, TrySendError},
 };

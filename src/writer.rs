@@ -16,7 +16,7 @@ use futures_util::task::AtomicWaker;
 use http::StatusCode;
 use tokio::sync::mpsc;
 
-use crate::{extract::SseWriterRejection, Event, EventError};
+use crate::{extract::SseWriterRejection, Event, EventError, LastEventId};
 
 /// Settings of the stream each request may open, fixed by the layer.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +60,10 @@ impl StreamSlot {
 
     /// Creates the request's writer. There is one queue per request, so a
     /// second extraction is refused (clone the writer instead).
-    pub(crate) fn open_writer(self: &Arc<Self>) -> Result<SseWriter, SseWriterRejection> {
+    pub(crate) fn open_writer(
+        self: &Arc<Self>,
+        last_event_id: Option<LastEventId>,
+    ) -> Result<SseWriter, SseWriterRejection> {
         let mut receiver = self.lock_receiver();
         if receiver.is_some() || self.state.load(Ordering::Acquire) != OPEN {
             return Err(SseWriterRejection::AlreadyExtracted);
@@ -70,6 +73,7 @@ impl StreamSlot {
         Ok(SseWriter {
             tx,
             slot: Arc::clone(self),
+            last_event_id: last_event_id.map(|LastEventId(id)| id.into()),
         })
     }
 
@@ -168,6 +172,7 @@ impl StreamSlot {
 pub struct SseWriter {
     tx: mpsc::Sender<Bytes>,
     slot: Arc<StreamSlot>,
+    last_event_id: Option<Arc<str>>,
 }
 
 impl SseWriter {
@@ -225,6 +230,13 @@ impl SseWriter {
         self.slot.start()
     }
 
+    /// The `Last-Event-ID` the client sent when it reconnected, under the
+    /// rules of the route's [`LastEventIdLayer`](crate::LastEventIdLayer)
+    /// (or the default rules): where to resume.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+
     /// Whether the stream has started.
     pub fn is_started(&self) -> bool {
         self.slot.is_streaming()
@@ -255,6 +267,7 @@ impl fmt::Debug for SseWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseWriter")
             .field("started", &self.is_started())
+            .field("last_event_id", &self.last_event_id)
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }

@@ -39,42 +39,60 @@ mod service;
 
 pub use self::{body::ResponseBody, future::ResponseFuture, service::SseService};
 
+use std::time::Duration;
+
 use tower::Layer;
 
-use crate::{body::DEFAULT_FRAME_BUDGET, writer::StreamConfig};
+use crate::{
+    body::DEFAULT_FRAME_BUDGET, stream_service::EventStreamService, writer::StreamConfig,
+    HeartbeatLayer, LastEventIdLayer, LastEventIdService, RetryLayer,
+};
 
 /// Events a writer may queue before `send` waits, by default.
 const DEFAULT_CAPACITY: usize = 128;
 
 /// Serves [`SseWriter`](crate::SseWriter) streams and sets the SSE headers on
-/// every `text/event-stream` response of the routes it wraps.
+/// every `text/event-stream` response of the routes it wraps; with the
+/// [builder](SseLayer::builder), also heartbeats, a `retry` advice and the
+/// rules for `Last-Event-ID`.
 ///
 /// For each request it:
+/// - reads the request's `Last-Event-ID` (see [`LastEventIdLayer`]);
 /// - lets the handler extract an [`SseWriter`](crate::SseWriter);
 /// - answers `200` with the SSE headers as soon as the writer starts the
 ///   stream, and keeps driving the handler so it can go on sending;
 /// - passes any other answer through untouched;
 /// - adds `Cache-Control: no-cache`, `X-Accel-Buffering: no` and, on
 ///   HTTP/1.x, `Connection: keep-alive` to every event stream, including
-///   axum's own `Sse` and [`SseBody`](crate::SseBody).
-#[derive(Debug, Clone, Copy)]
+///   axum's own `Sse` and [`SseBody`](crate::SseBody);
+/// - starts every event stream with the `retry` advice and sends heartbeats
+///   on idle streams, if configured.
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct SseLayer {
     config: StreamConfig,
+    heartbeat: Option<HeartbeatLayer>,
+    retry: Option<RetryLayer>,
+    last_event_id: LastEventIdLayer,
 }
 
 impl SseLayer {
     /// The layer with default settings; see [`SseLayerBuilder`].
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         Self::builder().build()
     }
 
     /// Starts configuring a layer.
-    pub const fn builder() -> SseLayerBuilder {
+    pub fn builder() -> SseLayerBuilder {
         SseLayerBuilder {
-            config: StreamConfig {
-                capacity: DEFAULT_CAPACITY,
-                frame_budget: DEFAULT_FRAME_BUDGET,
+            layer: Self {
+                config: StreamConfig {
+                    capacity: DEFAULT_CAPACITY,
+                    frame_budget: DEFAULT_FRAME_BUDGET,
+                },
+                heartbeat: None,
+                retry: None,
+                last_event_id: LastEventIdLayer::new(),
             },
         }
     }
@@ -86,43 +104,89 @@ impl Default for SseLayer {
     }
 }
 
+/// The stack an [`SseLayer`] puts around a service, outermost first:
+/// Last-Event-ID, retry, heartbeat, then the writer and headers.
+pub type SseStack<S> = LastEventIdService<
+    EventStreamService<
+        EventStreamService<SseService<S>, Option<HeartbeatLayer>>,
+        Option<RetryLayer>,
+    >,
+>;
+
 impl<S> Layer<S> for SseLayer {
-    type Service = SseService<S>;
+    type Service = SseStack<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SseService::new(inner, self.config)
+        let service = SseService::new(inner, self.config);
+        let service = EventStreamService::new(service, self.heartbeat.clone());
+        let service = EventStreamService::new(service, self.retry.clone());
+        self.last_event_id.layer(service)
     }
 }
 
 /// Configures an [`SseLayer`]; made by [`SseLayer::builder`].
-#[derive(Debug, Clone, Copy)]
+///
+/// ```
+/// use std::time::Duration;
+/// use axum_sse::{LastEventIdLayer, SseLayer};
+///
+/// let layer = SseLayer::builder()
+///     .heartbeat(Duration::from_secs(15))
+///     .retry(Duration::from_secs(3))
+///     .last_event_id(LastEventIdLayer::new().query_param("lastEventId"))
+///     .build();
+/// ```
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct SseLayerBuilder {
-    config: StreamConfig,
+    layer: SseLayer,
 }
 
 impl SseLayerBuilder {
     /// Sets how many events a writer may queue for a client before
     /// [`send`](crate::SseWriter::send) waits. Default: 128. Zero is taken
     /// as one.
-    pub const fn capacity(mut self, events: usize) -> Self {
-        self.config.capacity = if events == 0 { 1 } else { events };
+    pub fn capacity(mut self, events: usize) -> Self {
+        self.layer.config.capacity = events.max(1);
         self
     }
 
     /// Sets the most bytes one body frame gathers from events queued at the
     /// same time. Default: 64 KiB. A larger event is still sent whole; a
     /// single ready event is never held back to wait for others.
-    pub const fn frame_budget(mut self, bytes: usize) -> Self {
-        self.config.frame_budget = if bytes == 0 { 1 } else { bytes };
+    pub fn frame_budget(mut self, bytes: usize) -> Self {
+        self.layer.config.frame_budget = bytes.max(1);
+        self
+    }
+
+    /// Sends a heartbeat on event streams idle for an interval: pass the
+    /// interval, or a [`HeartbeatLayer`] to choose the message. Default: no
+    /// heartbeat. 15 seconds is a common choice: below the idle timeouts of
+    /// most proxies, and it bounds how long a vanished client goes unnoticed.
+    pub fn heartbeat(mut self, heartbeat: impl Into<HeartbeatLayer>) -> Self {
+        self.layer.heartbeat = Some(heartbeat.into());
+        self
+    }
+
+    /// Starts every event stream with `retry: <ms>`, the delay clients wait
+    /// before reconnecting. Default: none (browsers then pick their own,
+    /// typically 3 seconds).
+    pub fn retry(mut self, delay: Duration) -> Self {
+        self.layer.retry = Some(RetryLayer::new(delay));
+        self
+    }
+
+    /// Sets the rules for reading `Last-Event-ID`. Default:
+    /// [`LastEventIdLayer::new`] (the header only, at most 1024 bytes, an
+    /// invalid id treated as absent).
+    pub fn last_event_id(mut self, rules: LastEventIdLayer) -> Self {
+        self.layer.last_event_id = rules;
         self
     }
 
     /// Builds the layer.
-    pub const fn build(self) -> SseLayer {
-        SseLayer {
-            config: self.config,
-        }
+    pub fn build(self) -> SseLayer {
+        self.layer
     }
 }
 

@@ -1,0 +1,187 @@
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{ready, Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio::time::{sleep_until, Instant, Sleep};
+
+pin_project! {
+    /// The body of a response under [`HeartbeatLayer`](super::HeartbeatLayer):
+    /// the inner body, with a heartbeat after each idle interval if it is an
+    /// event stream.
+    #[derive(Debug)]
+    pub struct HeartbeatBody<B> {
+        #[pin]
+        inner: B,
+        // Armed the first time the inner body waits.
+        #[pin]
+        timer: Option<Sleep>,
+        // `None`: not an event stream, passed through.
+        heartbeat: Option<(Duration, Bytes)>,
+        // When the last frame went out (or the stream was first polled).
+        idle_since: Option<Instant>,
+        position: Position,
+    }
+}
+
+impl<B> HeartbeatBody<B> {
+    pub(super) fn new(inner: B, heartbeat: Option<(Duration, Bytes)>) -> Self {
+        Self {
+            inner,
+            timer: None,
+            heartbeat,
+            idle_since: None,
+            position: Position::BlockStart,
+        }
+    }
+}
+
+impl<B> Body for HeartbeatBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        let Some((interval, message)) = this.heartbeat else {
+            return this.inner.poll_frame(cx);
+        };
+        let idle_since = this.idle_since.get_or_insert_with(Instant::now);
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            if let Some(Ok(frame)) = &frame {
+                if let Some(data) = frame.data_ref() {
+                    this.position.advance(data);
+                }
+                // No timer work per event: the timer notices the new
+                // `idle_since` when it fires.
+                *idle_since = Instant::now();
+            }
+            return Poll::Ready(frame);
+        }
+        if this.timer.is_none() {
+            this.timer.set(Some(sleep_until(*idle_since + *interval)));
+        }
+        let mut timer = this.timer.as_mut().as_pin_mut().expect("armed above");
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            let due = *idle_since + *interval;
+            if due > timer.deadline() {
+                // Events went out since the timer was armed.
+                timer.as_mut().reset(due);
+                continue;
+            }
+            let now = Instant::now();
+            *idle_since = now;
+            timer.as_mut().reset(now + *interval);
+            if this.position.between_events() {
+                return Poll::Ready(Some(Ok(Frame::data(message.clone()))));
+            }
+            // The inner body stopped inside an event: a heartbeat here would
+            // corrupt it. Wait another interval.
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.heartbeat {
+            Some(_) => SizeHint::default(),
+            None => self.inner.size_hint(),
+        }
+    }
+}
+
+/// Where the bytes sent so far stand in the event-stream grammar: only at
+/// the start of a block may anything be inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// After a blank line (or at the very start).
+    BlockStart,
+    /// After a blank line that ended with CR: an LF next completes it.
+    BlockStartAfterCr,
+    /// Inside a line with content.
+    InLine,
+    /// After a line with content, ended with LF.
+    LineEnd,
+    /// After a line with content, ended with CR: an LF next completes it.
+    LineEndAfterCr,
+}
+
+impl Position {
+    fn between_events(self) -> bool {
+        matches!(self, Self::BlockStart | Self::BlockStartAfterCr)
+    }
+
+    /// Moves past `data`. Only the trailing run of line breaks matters, so
+    /// only that is read.
+    fn advance(&mut self, data: &[u8]) {
+        let tail = match data.iter().rposition(|&b| b != b'\r' && b != b'\n') {
+            Some(last_content) => {
+                *self = Self::InLine;
+                &data[last_content + 1..]
+            }
+            None => data,
+        };
+        for &byte in tail {
+            *self = match (byte, *self) {
+                (b'\r', Self::InLine) => Self::LineEndAfterCr,
+                (b'\r', _) => Self::BlockStartAfterCr,
+                (_, Self::BlockStartAfterCr | Self::BlockStart | Self::LineEnd) => Self::BlockStart,
+                (_, Self::InLine | Self::LineEndAfterCr) => Self::LineEnd,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Position;
+
+    fn after(chunks: &[&str]) -> Position {
+        let mut position = Position::BlockStart;
+        for chunk in chunks {
+            position.advance(chunk.as_bytes());
+        }
+        position
+    }
+
+    #[test]
+    fn whole_events_end_between_events() {
+        for ending in ["\n\n", "\r\r", "\r\n\r\n", "\n\r\n", "\r\n\n", "\n\r"] {
+            let event = format!("data: x{ending}");
+            assert!(after(&[&event]).between_events(), "{ending:?}");
+        }
+        assert!(after(&[]).between_events());
+        assert!(after(&[":\n\n", "data: a\n\ndata: b\n\n"]).between_events());
+    }
+
+    #[test]
+    fn split_events_are_not_between_events() {
+        assert!(!after(&["data: x"]).between_events());
+        assert!(!after(&["data: x\n"]).between_events());
+        assert!(!after(&["data: x\r"]).between_events());
+        // An LF after a CR only completes the line ending.
+        assert!(!after(&["data: x\r", "\n"]).between_events());
+        assert!(!after(&["data: x\n\n", "event: y\n"]).between_events());
+    }
+
+    #[test]
+    fn an_event_completed_by_a_later_frame_is_between_events() {
+        assert!(after(&["data: x\n", "\n"]).between_events());
+        assert!(after(&["data: x\r", "\r"]).between_events());
+        assert!(after(&["data: x\r", "\n", "\r\n"]).between_events());
+        assert!(after(&["data: x", "\n\n"]).between_events());
+    }
+}

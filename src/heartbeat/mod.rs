@@ -1,0 +1,136 @@
+//! Heartbeat: a keep-alive after every idle interval of an event stream.
+//!
+//! Proxies and load balancers close connections that stay silent, and a
+//! server only learns that a client vanished when a write fails. A heartbeat
+//! solves both: when no event went out for the interval, the layer sends a
+//! comment (`:\n\n`, which clients ignore). Every event resets the interval,
+//! so a busy stream carries no heartbeats at all.
+//!
+//! It works on any `text/event-stream` response, this crate's or axum's own
+//! `Sse`, and leaves other responses alone:
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{routing::get, Router};
+//! use axum_sse::{HeartbeatLayer, SseBody, Event};
+//! use futures_util::stream;
+//!
+//! let app: Router = Router::new()
+//!     .route("/feed", get(|| async { SseBody::new(stream::pending::<Event>()) }))
+//!     .layer(HeartbeatLayer::new(Duration::from_secs(15)));
+//! ```
+//!
+//! `EventSource` never shows comments to the page. A page that wants to see
+//! liveness can get a visible event instead:
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum_sse::{Event, HeartbeatLayer};
+//!
+//! let heartbeat = HeartbeatLayer::new(Duration::from_secs(15))
+//!     .event(Event::new().event("ping").data(""));
+//! let with_text = HeartbeatLayer::new(Duration::from_secs(15)).comment("still here");
+//! ```
+//!
+//! A heartbeat is only ever put between two whole events, never inside one,
+//! even when the inner body splits an event across frames. Each stream has
+//! one timer, armed when the body first waits for an event.
+
+mod body;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tower::Layer;
+
+pub use self::body::HeartbeatBody;
+use crate::{
+    stream_service::{sealed, EventStreamService, WrapEventStream},
+    Event, EventError,
+};
+
+/// Sends a keep-alive on event streams that stay idle for an interval.
+/// See the [module docs](crate::heartbeat).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct HeartbeatLayer {
+    interval: Duration,
+    message: Bytes,
+}
+
+impl HeartbeatLayer {
+    /// A heartbeat after `interval` without an event. The message is an empty
+    /// comment, `:\n\n`, by default. A zero interval is taken as one
+    /// millisecond.
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval: interval.max(Duration::from_millis(1)),
+            message: Bytes::from_static(b":\n\n"),
+        }
+    }
+
+    /// Sends the comment `: text` as the heartbeat (several comment lines if
+    /// `text` has line breaks).
+    pub fn comment(mut self, text: impl AsRef<str>) -> Self {
+        self.message = Event::new()
+            .comment(text)
+            .into_bytes()
+            .expect("comments are always valid");
+        self
+    }
+
+    /// Sends `event` as the heartbeat, for clients that must see it.
+    ///
+    /// # Panics
+    ///
+    /// If a field of `event` was refused; [`try_event`](Self::try_event)
+    /// reports that instead.
+    pub fn event(self, event: Event) -> Self {
+        self.try_event(event)
+            .unwrap_or_else(|err| panic!("invalid heartbeat event: {err}"))
+    }
+
+    /// Sends `event` as the heartbeat, or reports why it is invalid.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid field of `event`.
+    pub fn try_event(mut self, event: Event) -> Result<Self, EventError> {
+        self.message = event.into_bytes()?;
+        Ok(self)
+    }
+
+    /// The idle interval after which a heartbeat is sent.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+}
+
+impl From<Duration> for HeartbeatLayer {
+    fn from(interval: Duration) -> Self {
+        Self::new(interval)
+    }
+}
+
+impl<S> Layer<S> for HeartbeatLayer {
+    type Service = EventStreamService<S, Self>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        EventStreamService::new(inner, self.clone())
+    }
+}
+
+impl sealed::Sealed for HeartbeatLayer {}
+
+impl WrapEventStream for HeartbeatLayer {
+    type Body<B> = HeartbeatBody<B>;
+
+    fn wrap_body<B>(&self, body: B, is_event_stream: bool) -> HeartbeatBody<B> {
+        let heartbeat = is_event_stream.then(|| (self.interval, self.message.clone()));
+        HeartbeatBody::new(body, heartbeat)
+    }
+
+    fn pass_through<B>(body: B) -> HeartbeatBody<B> {
+        HeartbeatBody::new(body, None)
+    }
+}
