@@ -1,0 +1,162 @@
+//! LLM-style token streaming with resume.
+//!
+//! ```text
+//! cargo run --example chat
+//! open http://127.0.0.1:3000/?prompt=hi
+//! curl -N 'http://127.0.0.1:3000/chat?prompt=hi'
+//! curl -N -H 'Last-Event-ID: 3' 'http://127.0.0.1:3000/chat?prompt=hi'
+//! ```
+//!
+//! `GET /chat?prompt=TEXT` streams a canned reply, one `token` event per
+//! word (`id` = the token's 1-based index), then a `done` event with the next
+//! id. A client that reconnects with `Last-Event-ID: N` gets the tokens
+//! after N; one that already saw `done` gets `204 No Content`, which tells a
+//! browser's `EventSource` to stop reconnecting.
+//!
+//! Environment: `PORT` (3000), `TOKEN_DELAY_MS` (40). Two query parameters
+//! exist for the end-to-end tests: `drop_after=K` ends the first connection
+//! right after token K (the client reconnects and resumes), `retry_ms=M`
+//! advises a shorter reconnection delay than the default 3 s.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use axum_sse::{Event, LastEventIdLayer, SseError, SseLayer, SseWriter};
+use serde::{Deserialize, Serialize};
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[derive(Deserialize)]
+struct ChatQuery {
+    prompt: String,
+    drop_after: Option<usize>,
+    retry_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Token<'a> {
+    token: &'a str,
+}
+
+/// The reply to `prompt`: the same words every time, so a resumed stream
+/// continues exactly where the first one stopped.
+fn reply(prompt: &str) -> Vec<String> {
+    format!(
+        "You asked: \"{prompt}\". This reply streams one token at a time over \
+         Server-Sent Events, and picks up where it stopped if the connection drops."
+    )
+    .split_inclusive(' ')
+    .map(str::to_owned)
+    .collect()
+}
+
+async fn chat(
+    State(token_delay): State<Duration>,
+    Query(query): Query<ChatQuery>,
+    mut sse: SseWriter,
+) -> Result<Response, SseError> {
+    let tokens = reply(&query.prompt);
+    let done_id = tokens.len() + 1;
+    // Ids are token indexes, so the last one seen says where to resume.
+    let resume_after = sse
+        .last_event_id()
+        .and_then(|id| id.parse::<usize>().ok())
+        .unwrap_or(0);
+    if resume_after >= done_id {
+        // The client saw `done`: nothing left, and 204 stops `EventSource`.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    if let Some(ms) = query.retry_ms {
+        sse.send(Event::new().retry(Duration::from_millis(ms)))
+            .await?;
+    }
+    for (index, token) in tokens.iter().enumerate().skip(resume_after) {
+        let id = index + 1;
+        tokio::time::sleep(token_delay).await;
+        sse.send(Event::new().event("token").id(id).json(&Token { token })?)
+            .await?;
+        if query.drop_after == Some(id) {
+            tracing::info!(id, "dropping the connection, as asked");
+            return Ok(().into_response());
+        }
+    }
+    sse.send(
+        Event::new()
+            .event("done")
+            .id(done_id)
+            .data(r#"{"finished":true}"#),
+    )
+    .await?;
+    Ok(().into_response())
+}
+
+#[tokio::main]
+async fn main() {
+    support::init_logging();
+    let token_delay = Duration::from_millis(support::env_or("TOKEN_DELAY_MS", 40));
+
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/chat", get(chat))
+        .with_state(token_delay)
+        .layer(
+            SseLayer::builder()
+                .heartbeat(Duration::from_secs(15))
+                .retry(Duration::from_millis(3000))
+                .last_event_id(LastEventIdLayer::new().query_param("lastEventId"))
+                .build(),
+        );
+
+    let listener = support::bind().await;
+    tracing::info!("chat demo on http://{}/", listener.local_addr().unwrap());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(support::shutdown_signal())
+        .await
+        .expect("server error");
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>axum-sse chat</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
+  #reply { white-space: pre-wrap; border: 1px solid #ccc; border-radius: 6px; padding: 1rem; min-height: 4rem; }
+  #status { color: #666; font-size: 0.9em; }
+</style>
+</head>
+<body>
+<h1>axum-sse chat</h1>
+<form id="ask"><input id="prompt" name="prompt" size="40"> <button>Ask</button></form>
+<p id="status">connecting…</p>
+<div id="reply"></div>
+<script>
+  const params = new URLSearchParams(location.search);
+  const prompt = params.get("prompt") || "hello";
+  document.getElementById("prompt").value = prompt;
+  // Every other parameter of the page goes on to /chat (test knobs).
+  const query = new URLSearchParams(params);
+  query.set("prompt", prompt);
+  const status = document.getElementById("status");
+  const reply = document.getElementById("reply");
+  const source = new EventSource("/chat?" + query);
+  source.addEventListener("open", () => { status.textContent = "streaming"; });
+  source.addEventListener("error", () => { status.textContent = "reconnecting…"; });
+  source.addEventListener("token", (e) => { reply.textContent += JSON.parse(e.data).token; });
+  source.addEventListener("done", () => {
+    source.close();
+    status.textContent = "done";
+    document.body.dataset.done = "1";
+  });
+</script>
+</body>
+</html>
+"#;

@@ -1,0 +1,51 @@
+//! What every example does the same way: logging, settings from the
+//! environment, binding to loopback, stopping on Ctrl-C or SIGTERM.
+#![allow(dead_code)] // each example uses part of it
+
+use std::{env, str::FromStr};
+
+use tokio::net::TcpListener;
+
+/// Logs to stderr; `RUST_LOG` overrides the default filter.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,axum_sse=debug".into()),
+        )
+        .init();
+}
+
+/// The environment variable `name` parsed, or `default`.
+pub fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Binds `127.0.0.1:$PORT` (default 3000).
+pub async fn bind() -> TcpListener {
+    let port: u16 = env_or("PORT", 3000);
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|err| panic!("cannot bind 127.0.0.1:{port}: {err}"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async { tokio::signal::ctrl_c().await.expect("Ctrl-C handler") };
+    #[cfg(unix)]
+    let terminate = async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler")
+            .recv()
+            .await;
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
+}
