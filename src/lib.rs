@@ -66,6 +66,7 @@
 
 mod answer;
 mod body;
+pub mod decode;
 mod event;
 mod extract;
 mod headers;

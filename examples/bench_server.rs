@@ -1,0 +1,175 @@
+//! The load-harness server: every endpoint of the bench protocol
+//! (`../shared/bench/PROTOCOL.md` in the project's workspace) served with
+//! this crate, so the harness can compare it with axum's own `Sse`.
+//!
+//! ```text
+//! cargo build --release --example bench_server
+//! target/release/examples/bench_server --port 3000 [--stream-api]
+//! ```
+//!
+//! - `GET /stream?n=N&size=B`: N `tick` events through the `SseWriter` push
+//!   API (`--stream-api`: through `SseBody` over a stream instead).
+//! - `GET /idle`: a stream with no events, kept alive by the heartbeat
+//!   layer (15 s).
+//! - `GET /sub`, `POST /pub?n=N&interval_us=I`: fan-out of published
+//!   messages to every subscriber.
+//!
+//! Binds 127.0.0.1 only; the port comes from `--port` or `PORT`.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    extract::{Query, State},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    serve::{Listener, ListenerExt},
+    Router,
+};
+use axum_sse::{Event, SseBody, SseError, SseLayer, SseWriter};
+use futures_util::{stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+#[derive(Clone)]
+struct AppState {
+    stream_api: bool,
+    published: broadcast::Sender<Published>,
+}
+
+#[derive(Clone, Copy)]
+struct Published {
+    seq: u64,
+    ts_ns: u64,
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    n: Option<u64>,
+    size: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct PubQuery {
+    n: Option<u64>,
+    interval_us: Option<u64>,
+}
+
+fn payload(size: usize) -> String {
+    (b'a'..=b'z').cycle().take(size).map(char::from).collect()
+}
+
+fn tick(i: u64, data: &str) -> Event {
+    Event::new().event("tick").id(i).data(data)
+}
+
+async fn stream_events(
+    State(state): State<AppState>,
+    Query(query): Query<StreamQuery>,
+    mut sse: SseWriter,
+) -> Result<Response, SseError> {
+    let n = query.n.unwrap_or(1000);
+    let data: Arc<str> = payload(query.size.unwrap_or(16)).into();
+    if state.stream_api {
+        let events = stream::iter(0..n).map(move |i| tick(i, &data));
+        return Ok(SseBody::new(events).into_response());
+    }
+    for i in 0..n {
+        sse.send(tick(i, &data)).await?;
+    }
+    Ok(().into_response())
+}
+
+async fn idle(mut sse: SseWriter) -> Result<(), SseError> {
+    sse.start()?;
+    sse.closed().await;
+    Ok(())
+}
+
+async fn subscribe(State(state): State<AppState>, mut sse: SseWriter) -> Result<(), SseError> {
+    // Subscribed before the head goes out, as the protocol requires.
+    let mut published = state.published.subscribe();
+    sse.start()?;
+    loop {
+        match published.recv().await {
+            Ok(message) => {
+                sse.send(Event::new().id(message.seq).data(message.ts_ns.to_string()))
+                    .await?;
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        }
+    }
+}
+
+async fn publish(State(state): State<AppState>, Query(query): Query<PubQuery>) -> String {
+    let n = query.n.unwrap_or(1000);
+    let interval = Duration::from_micros(query.interval_us.unwrap_or(0));
+    let subscribers = state.published.receiver_count();
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        for seq in 0..n {
+            if !interval.is_zero() && seq > 0 {
+                tokio::time::sleep_until(start + interval * seq as u32).await;
+            }
+            let ts_ns = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64;
+            let _ = state.published.send(Published { seq, ts_ns });
+        }
+    });
+    subscribers.to_string()
+}
+
+fn port() -> u16 {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--port" {
+            if let Some(port) = args.next().and_then(|p| p.parse().ok()) {
+                return port;
+            }
+        }
+    }
+    std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000)
+}
+
+#[tokio::main]
+async fn main() {
+    let capacity = std::env::var("BENCH_BCAST_CAP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16384);
+    let state = AppState {
+        stream_api: std::env::args().any(|arg| arg == "--stream-api"),
+        published: broadcast::channel(capacity).0,
+    };
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/stream", get(stream_events))
+        .route("/idle", get(idle))
+        .route("/sub", get(subscribe))
+        .route("/pub", post(publish))
+        .with_state(state)
+        .layer(
+            SseLayer::builder()
+                .heartbeat(Duration::from_secs(15))
+                .build(),
+        );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port()))
+        .await
+        .expect("bind 127.0.0.1")
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    eprintln!(
+        "bench_server listening on {}",
+        listener.local_addr().unwrap()
+    );
+    axum::serve(listener, app).await.expect("server error");
+}
