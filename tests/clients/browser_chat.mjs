@@ -1,0 +1,123 @@
+// End-to-end check of the chat example's page in a real browser (Debian's
+// Chromium driven by playwright-core; no browser download).
+//   BASE=http://127.0.0.1:3000 node browser_chat.mjs
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { BASE, TEST_TIMEOUT_MS, assert, fetchExpected, runTests } from './lib.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const PROMPT = 'hi';
+const DROP_AFTER = 3;
+const RETRY_MS = 300;
+
+// Runs in the page before its own scripts: wraps EventSource so the test can
+// see every token id the browser delivered, without the page's cooperation.
+function instrumentEventSource() {
+  const Orig = window.EventSource;
+  const log = { ids: [], opens: 0, errors: 0 };
+  window.__sseLog = log;
+  window.EventSource = class extends Orig {
+    constructor(url, init) {
+      super(url, init);
+      this.addEventListener('token', (e) => log.ids.push(e.lastEventId));
+      this.addEventListener('open', () => { log.opens += 1; });
+      this.addEventListener('error', () => { log.errors += 1; });
+    }
+  };
+}
+
+/** Open BASE + path, wait for the page's done marker, return what happened. */
+async function openChat(context, path) {
+  const page = await context.newPage();
+  const chatRequests = [];
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  page.on('request', (req) => {
+    const u = new URL(req.url());
+    if (u.pathname === '/chat') {
+      chatRequests.push({ at: Date.now(), url: req.url(), headers: req.allHeaders() });
+    }
+  });
+  try {
+    await page.goto(BASE + path, { waitUntil: 'load', timeout: TEST_TIMEOUT_MS });
+    try {
+      await page.waitForFunction(() => document.body && document.body.dataset.done === '1', null, {
+        timeout: TEST_TIMEOUT_MS - 2000,
+        polling: 50,
+      });
+    } catch (err) {
+      const partial = await page.locator('#reply').textContent().catch(() => '?');
+      throw new Error(`page never set body.dataset.done="1" (reply so far: ${JSON.stringify(partial)}; `
+        + `/chat requests: ${chatRequests.length}; console: ${JSON.stringify(consoleLines)})`);
+    }
+    const reply = await page.locator('#reply').textContent();
+    const log = await page.evaluate(() => window.__sseLog);
+    for (const r of chatRequests) r.headers = await r.headers;
+    return { reply, log, chatRequests };
+  } finally {
+    await page.close();
+  }
+}
+
+function checkIds(log, n) {
+  const want = Array.from({ length: n }, (_, i) => String(i + 1));
+  assert(JSON.stringify(log.ids) === JSON.stringify(want),
+    `token ids seen by the browser: ${JSON.stringify(log.ids)}, want 1..${n} each once`);
+}
+
+let expected;
+
+await runTests('browser_chat', [
+  ['A: full reply rendered', async ({ context }) => {
+    expected = await fetchExpected(PROMPT);
+    const { reply, log, chatRequests } = await openChat(context, `/?prompt=${encodeURIComponent(PROMPT)}`);
+    assert(reply === expected.reply, `#reply is ${JSON.stringify(reply)}, want ${JSON.stringify(expected.reply)}`);
+    assert(log, 'EventSource instrumentation did not run (page did not use window.EventSource?)');
+    checkIds(log, expected.n);
+    assert(chatRequests.length === 1, `expected exactly 1 /chat request, saw ${chatRequests.length}`);
+    const u = new URL(chatRequests[0].url);
+    assert(u.searchParams.get('prompt') === PROMPT, `page requested ${chatRequests[0].url}`);
+  }],
+  ['B: reconnect after drop resumes with Last-Event-ID', async ({ context }) => {
+    expected ??= await fetchExpected(PROMPT);
+    assert(expected.n > DROP_AFTER, `reply for "${PROMPT}" has only ${expected.n} tokens; need more than ${DROP_AFTER}`);
+    const { reply, log, chatRequests } = await openChat(context,
+      `/?prompt=${encodeURIComponent(PROMPT)}&drop_after=${DROP_AFTER}&retry_ms=${RETRY_MS}`);
+    assert(reply === expected.reply, `#reply is ${JSON.stringify(reply)}, want ${JSON.stringify(expected.reply)}`);
+    checkIds(log, expected.n);
+    const summary = chatRequests.map((r) => `${r.url} [last-event-id: ${r.headers['last-event-id'] ?? '-'}]`).join(', ');
+    assert(chatRequests.length === 2, `expected 2 /chat requests (initial + 1 reconnect), saw ${chatRequests.length}: ${summary}`);
+    const [first, second] = chatRequests;
+    assert(new URL(first.url).searchParams.get('drop_after') === String(DROP_AFTER),
+      `page did not pass drop_after on to /chat: ${first.url}`);
+    assert(new URL(first.url).searchParams.get('retry_ms') === String(RETRY_MS),
+      `page did not pass retry_ms on to /chat: ${first.url}`);
+    assert(first.headers['last-event-id'] === undefined,
+      `first /chat request already had last-event-id: ${first.headers['last-event-id']}`);
+    assert(second.headers['last-event-id'] === String(DROP_AFTER),
+      `reconnect sent last-event-id ${JSON.stringify(second.headers['last-event-id'])}, want "${DROP_AFTER}"`);
+    const gap = second.at - first.at;
+    assert(gap < 2500, `reconnect came ${gap} ms after the first request; retry_ms=${RETRY_MS} not honoured?`);
+  }],
+], {
+  before: async () => {
+    const userDataDir = await mkdtemp(join(tmpdir(), 'axum-sse-chromium-'));
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      timeout: 60000, // a cold start on a loaded 2-core machine can take a while
+    });
+    await context.addInitScript(instrumentEventSource);
+    return { context, userDataDir };
+  },
+  after: async (ctx) => {
+    if (!ctx) return;
+    await ctx.context.close().catch(() => {});
+    await rm(ctx.userDataDir, { recursive: true, force: true });
+  },
+});
