@@ -24,22 +24,22 @@ use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::{headers, BoxError, Event};
+use crate::{headers, BoxError, EncodedEvent, Event};
 
 /// Default upper bound, in bytes, of one body frame made of several events.
-pub(crate) const DEFAULT_FRAME_BUDGET: usize = 64 * 1024;
+const DEFAULT_FRAME_BUDGET: usize = 64 * 1024;
 
 /// Joins the events that are ready at once into one frame, up to a byte
 /// budget, so a burst costs one write instead of one per event. A single
 /// ready event goes out as it is: no copy, no waiting for company.
 #[derive(Debug)]
-pub(crate) struct Coalescer {
+struct Coalescer {
     buf: BytesMut,
     budget: usize,
 }
 
 impl Coalescer {
-    pub(crate) fn new(budget: usize) -> Self {
+    fn new(budget: usize) -> Self {
         Self {
             buf: BytesMut::new(),
             budget,
@@ -48,11 +48,7 @@ impl Coalescer {
 
     /// Builds a frame from `first` and whatever `next_ready` still yields
     /// without waiting, until the budget is reached.
-    pub(crate) fn frame(
-        &mut self,
-        first: Bytes,
-        mut next_ready: impl FnMut() -> Option<Bytes>,
-    ) -> Bytes {
+    fn frame(&mut self, first: Bytes, mut next_ready: impl FnMut() -> Option<Bytes>) -> Bytes {
         if first.len() >= self.budget {
             return first;
         }
@@ -125,7 +121,8 @@ impl<S> fmt::Debug for SseBody<S> {
     }
 }
 
-/// What an [`SseBody`] stream may yield: an [`Event`] or a `Result` of one.
+/// What an [`SseBody`] stream may yield: an [`Event`], an [`EncodedEvent`],
+/// or a `Result` of either.
 pub trait SseItem: sealed::Sealed {
     /// The event's bytes, or why there are none.
     #[doc(hidden)]
@@ -135,18 +132,25 @@ pub trait SseItem: sealed::Sealed {
 mod sealed {
     pub trait Sealed {}
     impl Sealed for crate::Event {}
-    impl<E> Sealed for Result<crate::Event, E> {}
+    impl Sealed for crate::EncodedEvent {}
+    impl<T: Sealed, E> Sealed for Result<T, E> {}
 }
 
 impl SseItem for Event {
     fn into_frame(self) -> Result<Bytes, BoxError> {
-        Ok(self.into_bytes()?)
+        Ok(self.encode()?.into_bytes())
     }
 }
 
-impl<E: Into<BoxError>> SseItem for Result<Event, E> {
+impl SseItem for EncodedEvent {
     fn into_frame(self) -> Result<Bytes, BoxError> {
-        Ok(self.map_err(Into::into)?.into_bytes()?)
+        Ok(self.into_bytes())
+    }
+}
+
+impl<T: SseItem, E: Into<BoxError>> SseItem for Result<T, E> {
+    fn into_frame(self) -> Result<Bytes, BoxError> {
+        self.map_err(Into::into)?.into_frame()
     }
 }
 

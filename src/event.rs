@@ -10,22 +10,21 @@
 //!     .retry(Duration::from_secs(3))
 //!     .data("line one\nline two");
 //! assert_eq!(
-//!     event.to_bytes().unwrap(),
-//!     "event: token\nid: 7\nretry: 3000\ndata: line one\ndata: line two\n\n"
+//!     event.encode().unwrap().as_bytes(),
+//!     b"event: token\nid: 7\nretry: 3000\ndata: line one\ndata: line two\n\n"
 //! );
 //! ```
 
-use std::{
-    fmt::{self, Write as _},
-    time::Duration,
-};
+use std::{fmt, time::Duration};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Serialize;
 
 /// The first allocation of an event's buffer: most events fit, so building
 /// one costs a single allocation.
 const INITIAL_CAPACITY: usize = 128;
+
+type Buffer = Vec<u8>;
 
 /// A Server-Sent Events message under construction.
 ///
@@ -44,17 +43,30 @@ const INITIAL_CAPACITY: usize = 128;
 /// Clients dispatch an event only if it has at least one `data` line;
 /// an event with only `event`, `id` or `retry` updates the client's state
 /// without a visible message. `data("")` does dispatch, with empty data.
-#[derive(Clone, Default)]
+///
+/// Building an event costs one allocation, and sending it none: its bytes
+/// are copied into the stream's queue. [`encode`](Event::encode) finishes
+/// it into an [`EncodedEvent`] to send the same bytes to many streams.
+#[derive(Clone)]
 #[must_use = "an event does nothing until it is sent"]
 pub struct Event {
-    buf: BytesMut,
+    /// The wire form so far, always ending with the blank line's `\n`.
+    buf: Buffer,
     invalid: Option<InvalidField>,
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Event {
     /// An event with no fields.
     pub fn new() -> Self {
-        Self::default()
+        let mut buf = Buffer::with_capacity(INITIAL_CAPACITY);
+        buf.push(b'\n');
+        Self { buf, invalid: None }
     }
 
     /// Adds the event's data.
@@ -66,7 +78,7 @@ impl Event {
     /// ```
     /// # use axum_sse::Event;
     /// let event = Event::new().data("a\r\nb");
-    /// assert_eq!(event.to_bytes().unwrap(), "data: a\ndata: b\n\n");
+    /// assert_eq!(event.encode().unwrap().as_bytes(), b"data: a\ndata: b\n\n");
     /// ```
     pub fn data(mut self, data: impl AsRef<str>) -> Self {
         self.multiline_field("data", data.as_ref());
@@ -81,21 +93,22 @@ impl Event {
     /// ```
     /// # use axum_sse::Event;
     /// let event = Event::new().json(&serde_json::json!({ "token": "hi" })).unwrap();
-    /// assert_eq!(event.to_bytes().unwrap(), "data: {\"token\":\"hi\"}\n\n");
+    /// assert_eq!(event.encode().unwrap().as_bytes(), b"data: {\"token\":\"hi\"}\n\n");
     /// ```
     ///
     /// # Errors
     ///
     /// [`EventError::Json`] when `value` fails to serialize.
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, EventError> {
-        self.reserve(INITIAL_CAPACITY);
-        let start = self.buf.len();
-        self.buf.put_slice(b"data: ");
-        if let Err(err) = serde_json::to_writer((&mut self.buf).writer(), value) {
+        let start = self.open_field();
+        self.buf.extend_from_slice(b"data: ");
+        if let Err(err) = serde_json::to_writer(&mut Writer(&mut self.buf), value) {
             self.buf.truncate(start);
+            self.close_field();
             return Err(EventError::Json(err));
         }
-        self.buf.put_u8(b'\n');
+        self.buf.push(b'\n');
+        self.close_field();
         Ok(self)
     }
 
@@ -105,8 +118,7 @@ impl Event {
     /// A value with CR or LF makes the event invalid; see
     /// [`try_event`](Event::try_event).
     pub fn event(mut self, event_type: impl AsRef<str>) -> Self {
-        let value = event_type.as_ref();
-        self.checked_field(Field::Event, |buf| buf.push_str(value));
+        self.single_line_field(Field::Event, event_type.as_ref());
         self
     }
 
@@ -126,15 +138,22 @@ impl Event {
     }
 
     /// Sets the event id (`id:`), which a reconnecting client sends back as
-    /// `Last-Event-ID`. Anything printable works: `id(42)` writes the integer
-    /// straight into the event, with no intermediate `String`.
+    /// `Last-Event-ID`. Integers are written straight into the event, with no
+    /// intermediate `String`; text works as it is; anything else printable
+    /// goes through [`format_args!`]:
+    ///
+    /// ```
+    /// # use axum_sse::Event;
+    /// let by_number = Event::new().id(42_u64);
+    /// let by_text = Event::new().id("order-17");
+    /// let by_display = Event::new().id(format_args!("{}-{}", "order", 17));
+    /// assert_eq!(by_display.encode().unwrap().as_bytes(), b"id: order-17\n\n");
+    /// ```
     ///
     /// A value with CR, LF or NUL makes the event invalid; see
     /// [`try_id`](Event::try_id). An empty id resets the client's last event id.
-    pub fn id(mut self, id: impl fmt::Display) -> Self {
-        self.checked_field(Field::Id, |buf| {
-            write!(buf, "{id}").expect("writing to memory")
-        });
+    pub fn id(mut self, id: impl EventIdValue) -> Self {
+        id.with_str(|id| self.single_line_field(Field::Id, id));
         self
     }
 
@@ -143,16 +162,14 @@ impl Event {
     /// # Errors
     ///
     /// [`EventError::LineBreak`] or [`EventError::Nul`].
-    pub fn try_id(self, id: impl fmt::Display) -> Result<Self, EventError> {
+    pub fn try_id(self, id: impl EventIdValue) -> Result<Self, EventError> {
         self.id(id).check()
     }
 
     /// Sets the client's reconnection delay (`retry:`, in whole milliseconds).
     pub fn retry(mut self, delay: Duration) -> Self {
-        let millis = delay.as_millis();
-        self.checked_field(Field::Retry, |buf| {
-            write!(buf, "{millis}").expect("writing to memory")
-        });
+        let mut digits = itoa::Buffer::new();
+        self.single_line_field(Field::Retry, digits.format(delay.as_millis()));
         self
     }
 
@@ -175,92 +192,198 @@ impl Event {
         }
     }
 
-    /// The exact bytes this event puts on the wire, blank line included.
-    ///
-    /// # Errors
-    ///
-    /// The first invalid field, as [`check`](Event::check) reports it.
-    pub fn to_bytes(&self) -> Result<Bytes, EventError> {
-        self.clone().into_bytes()
-    }
-
     /// Finishes the event into the bytes it puts on the wire. Cloning the
     /// result is free, so one event can be sent to many streams.
     ///
     /// # Errors
     ///
     /// The first invalid field, as [`check`](Event::check) reports it.
-    pub fn into_bytes(self) -> Result<Bytes, EventError> {
-        let mut buf = self.check()?.buf;
-        buf.put_u8(b'\n');
-        Ok(buf.freeze())
+    pub fn encode(self) -> Result<EncodedEvent, EventError> {
+        let event = self.check()?;
+        Ok(EncodedEvent {
+            bytes: Bytes::copy_from_slice(&event.buf),
+        })
     }
 
-    fn reserve(&mut self, additional: usize) {
-        if self.buf.capacity() == 0 {
-            self.buf.reserve(additional.max(INITIAL_CAPACITY));
-        } else {
-            self.buf.reserve(additional);
-        }
+    /// The bytes on the wire, blank line included, whether valid or not.
+    pub(crate) fn wire(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The first problem found while the event was built, if any.
+    pub(crate) fn error(&self) -> Option<EventError> {
+        self.invalid.map(EventError::from)
+    }
+
+    /// Removes the final `\n` so a field can be appended; returns where the
+    /// field starts.
+    fn open_field(&mut self) -> usize {
+        self.buf.pop();
+        self.buf.len()
+    }
+
+    fn close_field(&mut self) {
+        self.buf.push(b'\n');
     }
 
     /// Writes `name: value` for a value that must stay on one line; a value
-    /// that does not is removed again and recorded as the event's error.
-    fn checked_field(&mut self, field: Field, write_value: impl FnOnce(&mut Writer<'_>)) {
-        let name = field.name();
-        self.reserve(name.len() + 16);
-        let start = self.buf.len();
-        self.buf.put_slice(name.as_bytes());
-        self.buf.put_slice(b": ");
-        let value_start = self.buf.len();
-        write_value(&mut Writer(&mut self.buf));
-        let value = &self.buf[value_start..];
-        let problem = if memchr::memchr2(b'\r', b'\n', value).is_some() {
+    /// that does not is left out and recorded as the event's error.
+    fn single_line_field(&mut self, field: Field, value: &str) {
+        let value = value.as_bytes();
+        let problem = if has_line_break(value) {
             Some(Problem::LineBreak)
-        } else if field == Field::Id && memchr::memchr(0, value).is_some() {
+        } else if field == Field::Id && value.contains(&0) {
             Some(Problem::Nul)
         } else {
             None
         };
         if let Some(problem) = problem {
-            self.buf.truncate(start);
             self.invalid.get_or_insert(InvalidField { field, problem });
-        } else if value.is_empty() {
-            self.buf.truncate(value_start - 1);
-            self.buf.put_u8(b'\n');
-        } else {
-            self.buf.put_u8(b'\n');
+            return;
         }
+        self.open_field();
+        if value.is_empty() {
+            self.buf.extend_from_slice(field.name().as_bytes());
+            self.buf.extend_from_slice(b":\n");
+        } else {
+            self.buf.reserve(field.prefix().len() + value.len() + 2);
+            self.buf.extend_from_slice(field.prefix().as_bytes());
+            self.buf.extend_from_slice(value);
+            self.buf.push(b'\n');
+        }
+        self.close_field();
     }
 
     /// Writes one `name: line` per line of `text` (a comment when `name` is
     /// empty).
     fn multiline_field(&mut self, name: &str, text: &str) {
-        self.reserve(text.len() + 8);
+        self.open_field();
         let mut rest = text.as_bytes();
         loop {
-            let (line, next) = match memchr::memchr2(b'\r', b'\n', rest) {
+            match memchr::memchr2(b'\r', b'\n', rest) {
                 Some(at) => {
+                    self.put_line(name, &rest[..at]);
                     let skip = if rest[at..].starts_with(b"\r\n") {
                         2
                     } else {
                         1
                     };
-                    (&rest[..at], Some(&rest[at + skip..]))
+                    rest = &rest[at + skip..];
                 }
-                None => (rest, None),
-            };
-            self.buf.put_slice(name.as_bytes());
-            self.buf.put_u8(b':');
-            if !line.is_empty() {
-                self.buf.put_u8(b' ');
-                self.buf.put_slice(line);
+                None => {
+                    self.put_line(name, rest);
+                    break;
+                }
             }
-            self.buf.put_u8(b'\n');
-            match next {
-                Some(next) => rest = next,
-                None => break,
+        }
+        self.close_field();
+    }
+
+    /// `name: value\n`, or `name:\n` for an empty value.
+    fn put_line(&mut self, name: &str, value: &[u8]) {
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(b':');
+        if !value.is_empty() {
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(value);
+        }
+        self.buf.push(b'\n');
+    }
+}
+
+/// Whether `value` holds CR or LF. Field values are usually short, where a
+/// plain loop beats setting up a vectorised search.
+fn has_line_break(value: &[u8]) -> bool {
+    if value.len() < 32 {
+        value.iter().any(|&b| b == b'\r' || b == b'\n')
+    } else {
+        memchr::memchr2(b'\r', b'\n', value).is_some()
+    }
+}
+
+/// A finished event: the exact bytes it puts on the wire, blank line
+/// included. Cloning is free (the bytes are shared), so one event can go to
+/// any number of streams without being encoded again.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedEvent {
+    bytes: Bytes,
+}
+
+impl EncodedEvent {
+    /// The bytes on the wire.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The bytes on the wire, shared.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+}
+
+impl fmt::Debug for EncodedEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("EncodedEvent")
+            .field(&String::from_utf8_lossy(&self.bytes))
+            .finish()
+    }
+}
+
+/// A value that can be an event id: integers (written without an
+/// intermediate `String`), text, and [`fmt::Arguments`] for anything else
+/// printable (`format_args!("{uuid}")`).
+pub trait EventIdValue {
+    /// Calls `f` with the id as text.
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R;
+}
+
+macro_rules! integer_ids {
+    ($($int:ty)*) => {$(
+        impl EventIdValue for $int {
+            fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+                f(itoa::Buffer::new().format(self))
             }
+        }
+    )*};
+}
+
+integer_ids!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize);
+
+impl EventIdValue for &str {
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(self)
+    }
+}
+
+impl EventIdValue for String {
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self)
+    }
+}
+
+impl EventIdValue for &String {
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(self)
+    }
+}
+
+impl EventIdValue for std::borrow::Cow<'_, str> {
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self)
+    }
+}
+
+impl EventIdValue for std::sync::Arc<str> {
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        f(&self)
+    }
+}
+
+impl EventIdValue for fmt::Arguments<'_> {
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        match self.as_str() {
+            Some(text) => f(text),
+            None => f(&self.to_string()),
         }
     }
 }
@@ -274,18 +397,16 @@ impl fmt::Debug for Event {
     }
 }
 
-/// `fmt::Write` into the event's buffer.
-struct Writer<'a>(&'a mut BytesMut);
+/// `io::Write` into the event's buffer, for serde_json.
+struct Writer<'a>(&'a mut Buffer);
 
-impl Writer<'_> {
-    fn push_str(&mut self, s: &str) {
-        self.0.put_slice(s.as_bytes());
+impl std::io::Write for Writer<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
     }
-}
 
-impl fmt::Write for Writer<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push_str(s);
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -309,6 +430,15 @@ impl Field {
             Self::Event => "event",
             Self::Id => "id",
             Self::Retry => "retry",
+        }
+    }
+
+    /// The field's name, colon and space: what precedes a value.
+    const fn prefix(self) -> &'static str {
+        match self {
+            Self::Event => "event: ",
+            Self::Id => "id: ",
+            Self::Retry => "retry: ",
         }
     }
 }
@@ -388,7 +518,7 @@ mod tests {
     use super::*;
 
     fn wire(event: Event) -> String {
-        String::from_utf8(event.into_bytes().unwrap().to_vec()).unwrap()
+        String::from_utf8(event.encode().unwrap().as_bytes().to_vec()).unwrap()
     }
 
     #[test]
@@ -445,6 +575,38 @@ mod tests {
     }
 
     #[test]
+    fn events_larger_than_the_first_allocation_are_whole() {
+        let data = "x".repeat(1000);
+        let event = Event::new()
+            .event("big")
+            .id(u64::MAX)
+            .data(&data)
+            .comment("end");
+        assert_eq!(
+            wire(event),
+            format!("event: big\nid: 18446744073709551615\ndata: {data}\n: end\n\n")
+        );
+    }
+
+    #[test]
+    fn ids_of_every_kind() {
+        assert_eq!(wire(Event::new().id(-5_i8)), "id: -5\n\n");
+        assert_eq!(wire(Event::new().id(7_usize)), "id: 7\n\n");
+        assert_eq!(wire(Event::new().id(String::from("s"))), "id: s\n\n");
+        assert_eq!(
+            wire(Event::new().id(std::sync::Arc::<str>::from("a"))),
+            "id: a\n\n"
+        );
+        let value = 3.5;
+        assert_eq!(
+            wire(Event::new().id(format_args!("v{value}"))),
+            "id: v3.5\n\n"
+        );
+        let err = Event::new().try_id(format_args!("{}", "a\nb")).unwrap_err();
+        assert!(matches!(err, EventError::LineBreak { field: Field::Id }));
+    }
+
+    #[test]
     fn comments_and_retry() {
         assert_eq!(wire(Event::new().comment("")), ":\n\n");
         assert_eq!(wire(Event::new().comment("hi\nthere")), ": hi\n: there\n\n");
@@ -462,7 +624,7 @@ mod tests {
     #[test]
     fn line_breaks_in_single_line_fields_are_refused() {
         for bad in ["a\nb", "a\rb", "a\r\nb", "\n"] {
-            let err = Event::new().event(bad).data("x").into_bytes().unwrap_err();
+            let err = Event::new().event(bad).data("x").encode().unwrap_err();
             assert!(
                 matches!(
                     err,
@@ -472,7 +634,7 @@ mod tests {
                 ),
                 "{err}"
             );
-            let err = Event::new().id(bad).data("x").into_bytes().unwrap_err();
+            let err = Event::new().id(bad).data("x").encode().unwrap_err();
             assert!(
                 matches!(err, EventError::LineBreak { field: Field::Id }),
                 "{err}"
@@ -491,7 +653,7 @@ mod tests {
     #[test]
     fn an_invalid_field_leaves_nothing_on_the_wire_and_keeps_the_first_error() {
         let event = Event::new().id("x\0").event("a\nb").data("d");
-        assert_eq!(&event.buf[..], b"data: d\n");
+        assert_eq!(event.wire(), b"data: d\n\n");
         let err = event.check().unwrap_err();
         assert!(matches!(err, EventError::Nul { .. }));
         assert_eq!(

@@ -73,6 +73,7 @@ mod headers;
 pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
+mod queue;
 pub mod retry;
 pub mod stream_service;
 mod writer;
@@ -82,7 +83,7 @@ use axum::BoxError;
 pub use crate::{
     answer::AnswerBody,
     body::{SseBody, SseItem},
-    event::{Event, EventError, Field},
+    event::{EncodedEvent, Event, EventError, EventIdValue, Field},
     extract::SseWriterRejection,
     heartbeat::{HeartbeatBody, HeartbeatLayer},
     last_event_id::{

@@ -45,8 +45,9 @@ impl RetryLayer {
     pub fn new(delay: Duration) -> Self {
         let prefix = Event::new()
             .retry(delay)
-            .into_bytes()
-            .expect("retry is always valid");
+            .encode()
+            .expect("retry is always valid")
+            .into_bytes();
         Self { prefix }
     }
 }

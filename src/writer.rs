@@ -11,21 +11,14 @@ use std::{
 };
 
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use http::StatusCode;
-use tokio::sync::mpsc;
 
-use crate::{extract::SseWriterRejection, Event, EventError, LastEventId};
-
-/// Settings of the stream each request may open, fixed by the layer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StreamConfig {
-    /// Events the writer may queue before `send` waits.
-    pub(crate) capacity: usize,
-    /// Most bytes one body frame gathers from queued events.
-    pub(crate) frame_budget: usize,
-}
+use crate::{
+    extract::SseWriterRejection,
+    queue::{PushError, Queue, QueueLimits, QueueReader},
+    EncodedEvent, Event, EventError, LastEventId,
+};
 
 const OPEN: u8 = 0;
 const STREAMING: u8 = 1;
@@ -34,28 +27,26 @@ const ANSWERED: u8 = 2;
 /// What the layer and the writer(s) of one request share: whether the stream
 /// has started, and the receiving end of the queue until the layer takes it.
 pub(crate) struct StreamSlot {
-    config: StreamConfig,
+    limits: QueueLimits,
     /// `OPEN` until the stream starts (`STREAMING`) or the handler answers
     /// without it (`ANSWERED`); never changes after that.
     state: AtomicU8,
     /// Wakes the layer's response future when a writer starts the stream from
     /// another task.
     layer_waker: AtomicWaker,
-    receiver: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    /// The body's end of the queue, from the writer's extraction until the
+    /// layer takes it.
+    reader: Mutex<Option<QueueReader>>,
 }
 
 impl StreamSlot {
-    pub(crate) fn new(config: StreamConfig) -> Self {
+    pub(crate) fn new(limits: QueueLimits) -> Self {
         Self {
-            config,
+            limits,
             state: AtomicU8::new(OPEN),
             layer_waker: AtomicWaker::new(),
-            receiver: Mutex::new(None),
+            reader: Mutex::new(None),
         }
-    }
-
-    pub(crate) fn config(&self) -> StreamConfig {
-        self.config
     }
 
     /// Creates the request's writer. There is one queue per request, so a
@@ -64,29 +55,29 @@ impl StreamSlot {
         self: &Arc<Self>,
         last_event_id: Option<LastEventId>,
     ) -> Result<SseWriter, SseWriterRejection> {
-        let mut receiver = self.lock_receiver();
-        if receiver.is_some() || self.state.load(Ordering::Acquire) != OPEN {
+        let mut reader = self.lock_reader();
+        if reader.is_some() || self.state.load(Ordering::Acquire) != OPEN {
             return Err(SseWriterRejection::AlreadyExtracted);
         }
-        let (tx, rx) = mpsc::channel(self.config.capacity);
-        *receiver = Some(rx);
+        let queue = Arc::new(Queue::new(self.limits));
+        *reader = Some(QueueReader(Arc::clone(&queue)));
         Ok(SseWriter {
-            tx,
+            queue,
             slot: Arc::clone(self),
             last_event_id: last_event_id.map(|LastEventId(id)| id.into()),
         })
     }
 
-    pub(crate) fn take_receiver(&self) -> Option<mpsc::Receiver<Bytes>> {
-        self.lock_receiver().take()
+    pub(crate) fn take_reader(&self) -> Option<QueueReader> {
+        self.lock_reader().take()
     }
 
     /// Whether a writer was extracted (`None` if not), and if so whether one
     /// still exists.
     pub(crate) fn writer_alive(&self) -> Option<bool> {
-        self.lock_receiver()
+        self.lock_reader()
             .as_ref()
-            .map(|receiver| receiver.sender_strong_count() > 0)
+            .map(|reader| reader.0.has_writers())
     }
 
     pub(crate) fn is_streaming(&self) -> bool {
@@ -117,6 +108,9 @@ impl StreamSlot {
 
     /// Starts the stream unless the request was already answered.
     fn start(&self) -> Result<(), SseError> {
+        if self.is_streaming() {
+            return Ok(());
+        }
         match self
             .state
             .compare_exchange(OPEN, STREAMING, Ordering::AcqRel, Ordering::Acquire)
@@ -131,9 +125,9 @@ impl StreamSlot {
         }
     }
 
-    fn lock_receiver(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Receiver<Bytes>>> {
+    fn lock_reader(&self) -> std::sync::MutexGuard<'_, Option<QueueReader>> {
         // The lock is never held across code that can panic.
-        self.receiver.lock().unwrap_or_else(PoisonError::into_inner)
+        self.reader.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -168,11 +162,27 @@ impl StreamSlot {
 ///
 /// The queue between the writer and the client is bounded: `send` waits
 /// while it is full (backpressure), `try_send` hands the event back.
-#[derive(Clone)]
 pub struct SseWriter {
-    tx: mpsc::Sender<Bytes>,
+    queue: Arc<Queue>,
     slot: Arc<StreamSlot>,
     last_event_id: Option<Arc<str>>,
+}
+
+impl Clone for SseWriter {
+    fn clone(&self) -> Self {
+        self.queue.add_writer();
+        Self {
+            queue: Arc::clone(&self.queue),
+            slot: Arc::clone(&self.slot),
+            last_event_id: self.last_event_id.clone(),
+        }
+    }
+}
+
+impl Drop for SseWriter {
+    fn drop(&mut self) {
+        self.queue.remove_writer();
+    }
 }
 
 impl SseWriter {
@@ -187,15 +197,30 @@ impl SseWriter {
     ///   without the stream.
     /// - [`SseError::ConnectionClosed`] once the client is gone.
     pub async fn send(&mut self, event: Event) -> Result<(), SseError> {
-        let bytes = event.into_bytes()?;
+        if let Some(err) = event.error() {
+            return Err(err.into());
+        }
+        self.push(event.wire()).await
+    }
+
+    /// Sends an event that is already encoded, such as one shared by many
+    /// streams: its bytes are copied into the queue, never encoded again.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send), but an encoded event is always valid.
+    pub async fn send_encoded(&mut self, event: &EncodedEvent) -> Result<(), SseError> {
+        self.push(event.as_bytes()).await
+    }
+
+    async fn push(&mut self, wire: &[u8]) -> Result<(), SseError> {
         self.slot.start()?;
-        let permit = self
-            .tx
-            .reserve()
-            .await
-            .map_err(|_| SseError::ConnectionClosed)?;
-        permit.send(bytes);
-        Ok(())
+        // Most sends find room: no waiting machinery for them.
+        let queued = match self.queue.try_push(wire) {
+            Err(PushError::Full) => self.queue.push(wire).await,
+            done => done,
+        };
+        queued.map_err(|_| SseError::ConnectionClosed)
     }
 
     /// Sends one event if the queue has room, without waiting.
@@ -205,17 +230,16 @@ impl SseWriter {
     /// [`TrySendError::Full`] and [`TrySendError::Closed`] hand the event
     /// back; the others are as for [`send`](Self::send).
     pub fn try_send(&mut self, event: Event) -> Result<(), TrySendError> {
-        let event = event.check().map_err(TrySendError::InvalidEvent)?;
+        if let Some(err) = event.error() {
+            return Err(TrySendError::InvalidEvent(err));
+        }
         if self.slot.start().is_err() {
             return Err(TrySendError::ResponseAlreadySent(event));
         }
-        match self.tx.try_reserve() {
-            Ok(permit) => {
-                permit.send(event.into_bytes().map_err(TrySendError::InvalidEvent)?);
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(())) => Err(TrySendError::Full(event)),
-            Err(mpsc::error::TrySendError::Closed(())) => Err(TrySendError::Closed(event)),
+        match self.queue.try_push(event.wire()) {
+            Ok(()) => Ok(()),
+            Err(PushError::Full) => Err(TrySendError::Full(event)),
+            Err(PushError::Closed) => Err(TrySendError::Closed(event)),
         }
     }
 
@@ -254,12 +278,12 @@ impl SseWriter {
     /// }
     /// ```
     pub async fn closed(&self) {
-        self.tx.closed().await;
+        self.queue.closed().await;
     }
 
     /// Whether the client is gone.
     pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.queue.is_closed()
     }
 }
 

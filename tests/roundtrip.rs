@@ -64,7 +64,7 @@ fn encode(fields: &Fields) -> Bytes {
     if let Some(ms) = fields.retry {
         event = event.retry(Duration::from_millis(ms.into()));
     }
-    event.data(&fields.data).into_bytes().unwrap()
+    event.data(&fields.data).encode().unwrap().into_bytes()
 }
 
 /// What a client should see for each event, with the last event id carried

@@ -413,8 +413,11 @@ async fn try_send_hands_the_event_back_when_the_queue_is_full() {
                 match sse.try_send(Event::new().id(i).data("x")) {
                     Ok(()) => seen.push(format!("sent {i}")),
                     Err(TrySendError::Full(event)) => {
-                        let bytes = event.into_bytes().unwrap();
-                        seen.push(format!("full {}", String::from_utf8_lossy(&bytes)));
+                        let encoded = event.encode().unwrap();
+                        seen.push(format!(
+                            "full {}",
+                            String::from_utf8_lossy(encoded.as_bytes())
+                        ));
                     }
                     Err(other) => panic!("{other}"),
                 }
@@ -424,7 +427,7 @@ async fn try_send_hands_the_event_back_when_the_queue_is_full() {
     };
     let app = Router::new()
         .route("/", get(handler))
-        .layer(SseLayer::builder().capacity(2).build());
+        .layer(SseLayer::builder().max_queued_events(2).build());
     let addr = serve(app).await;
     let response = fetch(addr, "/").await;
     assert_eq!(
@@ -490,4 +493,27 @@ async fn stream_style_bodies_and_axums_own_sse_get_the_headers() {
     assert!(!response.headers().contains_key("cache-control"));
     assert!(!response.headers().contains_key("connection"));
     assert_eq!(read_to_end(response.into_body()).await, "plain");
+}
+
+#[tokio::test]
+async fn events_queued_together_reach_hyper_as_one_frame() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let handler = |mut sse: SseWriter| async move {
+        for i in 0..50 {
+            sse.try_send(Event::new().id(i).data("x")).unwrap();
+        }
+        sse.closed().await;
+    };
+    let app = Router::new()
+        .route("/", get(handler))
+        .layer(SseLayer::new());
+    let request = http::Request::get("/")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let mut body = app.oneshot(request).await.unwrap().into_body();
+    let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let expected: String = (0..50).map(|i| format!("id: {i}\ndata: x\n\n")).collect();
+    assert_eq!(frame, expected, "50 queued events, one frame");
 }

@@ -74,8 +74,9 @@ impl HeartbeatLayer {
     pub fn comment(mut self, text: impl AsRef<str>) -> Self {
         self.message = Event::new()
             .comment(text)
-            .into_bytes()
-            .expect("comments are always valid");
+            .encode()
+            .expect("comments are always valid")
+            .into_bytes();
         self
     }
 
@@ -96,7 +97,7 @@ impl HeartbeatLayer {
     ///
     /// The first invalid field of `event`.
     pub fn try_event(mut self, event: Event) -> Result<Self, EventError> {
-        self.message = event.into_bytes()?;
+        self.message = event.encode()?.into_bytes();
         Ok(self)
     }
 

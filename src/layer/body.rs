@@ -5,14 +5,12 @@ use std::{
     task::{ready, Context, Poll},
 };
 
+use crate::queue::QueueReader;
 use axum::BoxError;
 use bytes::Bytes;
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::sync::mpsc;
-
-use crate::body::Coalescer;
 
 pin_project! {
     /// The response body of [`SseService`](super::SseService): the handler's
@@ -94,23 +92,19 @@ impl<F, B> fmt::Debug for ResponseBody<F, B> {
 /// The handler is polled from the body, on the connection's own task: while
 /// the client reads, the handler runs; when the connection goes, the handler
 /// is dropped with it.
+///
+/// Each frame is everything queued since the last one.
 pub(crate) struct WriterStream<F> {
     handler: Option<Pin<Box<F>>>,
-    receiver: mpsc::Receiver<Bytes>,
-    coalescer: Coalescer,
+    reader: QueueReader,
     ended: bool,
 }
 
 impl<F> WriterStream<F> {
-    pub(crate) fn new(
-        handler: Option<Pin<Box<F>>>,
-        receiver: mpsc::Receiver<Bytes>,
-        frame_budget: usize,
-    ) -> Self {
+    pub(crate) fn new(handler: Option<Pin<Box<F>>>, reader: QueueReader) -> Self {
         Self {
             handler,
-            receiver,
-            coalescer: Coalescer::new(frame_budget),
+            reader,
             ended: false,
         }
     }
@@ -125,12 +119,8 @@ impl<F> WriterStream<F> {
                 report_late_answer(output);
             }
         }
-        match ready!(self.receiver.poll_recv(cx)) {
-            Some(first) => {
-                let receiver = &mut self.receiver;
-                let frame = self.coalescer.frame(first, || receiver.try_recv().ok());
-                Poll::Ready(Some(Frame::data(frame)))
-            }
+        match ready!(self.reader.poll_take(cx)) {
+            Some(frame) => Poll::Ready(Some(Frame::data(frame))),
             // Every writer is gone; the handler may still be finishing.
             None if self.handler.is_some() => Poll::Pending,
             None => {

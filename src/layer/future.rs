@@ -35,16 +35,11 @@ impl<F> ResponseFuture<F> {
     }
 
     fn stream_response<B>(&self, handler: Option<Pin<Box<F>>>) -> Response<ResponseBody<F, B>> {
-        let receiver = self
+        let reader = self
             .slot
-            .take_receiver()
-            .expect("a started stream has a receiver until the layer takes it");
-        let config = self.slot.config();
-        let mut response = Response::new(ResponseBody::stream(WriterStream::new(
-            handler,
-            receiver,
-            config.frame_budget,
-        )));
+            .take_reader()
+            .expect("a started stream has a reader until the layer takes it");
+        let mut response = Response::new(ResponseBody::stream(WriterStream::new(handler, reader)));
         headers::insert_sse_headers(response.headers_mut(), Some(self.version));
         response
     }
@@ -80,7 +75,7 @@ where
                     .slot
                     .settle(writer_alive && response.status().is_success())
                 {
-                    this.slot.take_receiver();
+                    this.slot.take_reader();
                     return Poll::Ready(Ok(this.pass_through(response)));
                 }
                 report_late_answer(Ok::<_, E>(response));
@@ -89,7 +84,7 @@ where
             Poll::Ready(Err(err)) => {
                 this.handler = None;
                 this.slot.settle(false);
-                this.slot.take_receiver();
+                this.slot.take_reader();
                 Poll::Ready(Err(err))
             }
             Poll::Pending => {
@@ -110,7 +105,7 @@ impl<F> Drop for ResponseFuture<F> {
         // Dropped before answering (the client left early): close the queue
         // so writers see the connection closed instead of waiting forever.
         if self.handler.is_some() {
-            self.slot.take_receiver();
+            self.slot.take_reader();
         }
     }
 }

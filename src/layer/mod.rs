@@ -21,8 +21,8 @@
 //! use axum_sse::{Event, SseLayer, SseWriter};
 //!
 //! let layer = SseLayer::builder()
-//!     .capacity(16)               // events queued before `send` waits
-//!     .frame_budget(16 * 1024)    // bytes gathered into one body frame
+//!     .max_queued_events(16)         // events queued before `send` waits
+//!     .max_queued_bytes(16 * 1024)   // bytes queued before `send` waits
 //!     .build();
 //! let app: Router = Router::new()
 //!     .route("/events", get(|mut sse: SseWriter| async move {
@@ -44,12 +44,14 @@ use std::time::Duration;
 use tower::Layer;
 
 use crate::{
-    body::DEFAULT_FRAME_BUDGET, stream_service::EventStreamService, writer::StreamConfig,
-    HeartbeatLayer, LastEventIdLayer, LastEventIdService, RetryLayer,
+    queue::QueueLimits, stream_service::EventStreamService, HeartbeatLayer, LastEventIdLayer,
+    LastEventIdService, RetryLayer,
 };
 
 /// Events a writer may queue before `send` waits, by default.
-const DEFAULT_CAPACITY: usize = 128;
+const DEFAULT_MAX_QUEUED_EVENTS: usize = 1024;
+/// Bytes a writer may queue before `send` waits, by default.
+const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024;
 
 /// Serves [`SseWriter`](crate::SseWriter) streams and sets the SSE headers on
 /// every `text/event-stream` response of the routes it wraps; with the
@@ -70,7 +72,7 @@ const DEFAULT_CAPACITY: usize = 128;
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SseLayer {
-    config: StreamConfig,
+    limits: QueueLimits,
     heartbeat: Option<HeartbeatLayer>,
     retry: Option<RetryLayer>,
     last_event_id: LastEventIdLayer,
@@ -86,9 +88,9 @@ impl SseLayer {
     pub fn builder() -> SseLayerBuilder {
         SseLayerBuilder {
             layer: Self {
-                config: StreamConfig {
-                    capacity: DEFAULT_CAPACITY,
-                    frame_budget: DEFAULT_FRAME_BUDGET,
+                limits: QueueLimits {
+                    max_events: DEFAULT_MAX_QUEUED_EVENTS,
+                    max_bytes: DEFAULT_MAX_QUEUED_BYTES,
                 },
                 heartbeat: None,
                 retry: None,
@@ -117,7 +119,7 @@ impl<S> Layer<S> for SseLayer {
     type Service = SseStack<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let service = SseService::new(inner, self.config);
+        let service = SseService::new(inner, self.limits);
         let service = EventStreamService::new(service, self.heartbeat.clone());
         let service = EventStreamService::new(service, self.retry.clone());
         self.last_event_id.layer(service)
@@ -144,18 +146,21 @@ pub struct SseLayerBuilder {
 
 impl SseLayerBuilder {
     /// Sets how many events a writer may queue for a client before
-    /// [`send`](crate::SseWriter::send) waits. Default: 128. Zero is taken
+    /// [`send`](crate::SseWriter::send) waits. Default: 1024. Zero is taken
     /// as one.
-    pub fn capacity(mut self, events: usize) -> Self {
-        self.layer.config.capacity = events.max(1);
+    pub fn max_queued_events(mut self, events: usize) -> Self {
+        self.layer.limits.max_events = events.max(1);
         self
     }
 
-    /// Sets the most bytes one body frame gathers from events queued at the
-    /// same time. Default: 64 KiB. A larger event is still sent whole; a
-    /// single ready event is never held back to wait for others.
-    pub fn frame_budget(mut self, bytes: usize) -> Self {
-        self.layer.config.frame_budget = bytes.max(1);
+    /// Sets how many bytes of events a writer may queue for a client before
+    /// [`send`](crate::SseWriter::send) waits. Default: 64 KiB. An event
+    /// larger than this still goes out, alone.
+    ///
+    /// Everything queued leaves as one body frame, so this is also the
+    /// largest write a burst of events turns into.
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.layer.limits.max_bytes = bytes.max(1);
         self
     }
 

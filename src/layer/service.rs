@@ -7,21 +7,18 @@ use http::{Request, Response};
 use tower::Service;
 
 use super::ResponseFuture;
-use crate::{
-    extract::WriterSlot,
-    writer::{StreamConfig, StreamSlot},
-};
+use crate::{extract::WriterSlot, queue::QueueLimits, writer::StreamSlot};
 
 /// The service made by [`SseLayer`](super::SseLayer).
 #[derive(Debug, Clone)]
 pub struct SseService<S> {
     inner: S,
-    config: StreamConfig,
+    limits: QueueLimits,
 }
 
 impl<S> SseService<S> {
-    pub(crate) fn new(inner: S, config: StreamConfig) -> Self {
-        Self { inner, config }
+    pub(crate) fn new(inner: S, limits: QueueLimits) -> Self {
+        Self { inner, limits }
     }
 
     /// The wrapped service.
@@ -55,7 +52,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let version = request.version();
-        let slot = Arc::new(StreamSlot::new(self.config));
+        let slot = Arc::new(StreamSlot::new(self.limits));
         request
             .extensions_mut()
             .insert(WriterSlot(Arc::clone(&slot)));

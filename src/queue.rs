@@ -1,0 +1,281 @@
+//! The bounded queue between a stream's writers and its response body.
+//!
+//! Events are bytes, and the body sends whatever is queued as one frame, so
+//! the queue is a single byte buffer rather than a channel of messages: a
+//! send appends the event's bytes, the body takes the whole buffer. That
+//! costs no allocation and no queue node per event, and coalescing comes for
+//! free. It is bounded by events and by bytes; writers that find it full
+//! wait on a [`Notify`] until the body drains it or goes away.
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::{Context, Poll, Waker},
+};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::Notify;
+
+/// How much a queue may hold before writers wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    pub(crate) max_events: usize,
+    pub(crate) max_bytes: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Queue {
+    limits: QueueLimits,
+    state: Mutex<State>,
+    /// Woken when the body drained the buffer or went away.
+    changed: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    buf: BytesMut,
+    events: usize,
+    writers: usize,
+    /// The body is gone: nothing queued will ever be read.
+    closed: bool,
+    /// The body, waiting for bytes or for the last writer to go.
+    reader: Option<Waker>,
+}
+
+/// Why an event was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    Full,
+    Closed,
+}
+
+impl Queue {
+    /// A queue with one writer (the caller's).
+    pub(crate) fn new(limits: QueueLimits) -> Self {
+        Self {
+            limits,
+            state: Mutex::new(State {
+                buf: BytesMut::new(),
+                events: 0,
+                writers: 1,
+                closed: false,
+                reader: None,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing that can panic runs under the lock.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `event` if there is room. An event larger than the byte limit
+    /// still goes into an empty queue, so it is never stuck.
+    pub(crate) fn try_push(&self, event: &[u8]) -> Result<(), PushError> {
+        let reader = {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(PushError::Closed);
+            }
+            let over_bytes = state.buf.len() + event.len() > self.limits.max_bytes;
+            if state.events > 0 && (state.events >= self.limits.max_events || over_bytes) {
+                return Err(PushError::Full);
+            }
+            if state.buf.capacity() - state.buf.len() < event.len() {
+                // Reclaims the previous frame's allocation once it was sent.
+                state.buf.reserve(event.len().max(self.limits.max_bytes));
+            }
+            state.buf.extend_from_slice(event);
+            state.events += 1;
+            // Only the first event needs to wake the body: it takes them all.
+            if state.events == 1 {
+                state.reader.take()
+            } else {
+                None
+            }
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues `event`, waiting while the queue is full.
+    pub(crate) async fn push(&self, event: &[u8]) -> Result<(), PushError> {
+        loop {
+            let drained = self.changed.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            // Registered before trying, so a drain in between is not missed.
+            match self.try_push(event) {
+                Err(PushError::Full) => drained.await,
+                done => return done,
+            }
+        }
+    }
+
+    /// Resolves once the body is gone.
+    pub(crate) async fn closed(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    pub(crate) fn has_writers(&self) -> bool {
+        self.lock().writers > 0
+    }
+
+    pub(crate) fn add_writer(&self) {
+        self.lock().writers += 1;
+    }
+
+    pub(crate) fn remove_writer(&self) {
+        let reader = {
+            let mut state = self.lock();
+            state.writers -= 1;
+            if state.writers == 0 {
+                state.reader.take()
+            } else {
+                None
+            }
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+
+    /// Everything queued, as one frame; `None` once the queue is empty and
+    /// every writer is gone.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let frame = {
+            let mut state = self.lock();
+            if state.buf.is_empty() {
+                if state.writers == 0 {
+                    return Poll::Ready(None);
+                }
+                match &mut state.reader {
+                    Some(waker) => waker.clone_from(cx.waker()),
+                    None => state.reader = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+            state.events = 0;
+            state.buf.split().freeze()
+        };
+        self.changed.notify_waiters();
+        Poll::Ready(Some(frame))
+    }
+
+    /// The body is gone: drop what is queued and release every writer.
+    pub(crate) fn close(&self) {
+        {
+            let mut state = self.lock();
+            state.closed = true;
+            state.buf = BytesMut::new();
+            state.events = 0;
+            state.reader = None;
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+/// The body's end of a queue: dropping it closes the queue.
+#[derive(Debug)]
+pub(crate) struct QueueReader(pub(crate) Arc<Queue>);
+
+impl QueueReader {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.0.poll_take(cx)
+    }
+}
+
+impl Drop for QueueReader {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::task::noop_waker_ref;
+
+    const LIMITS: QueueLimits = QueueLimits {
+        max_events: 3,
+        max_bytes: 10,
+    };
+
+    fn take(queue: &Queue) -> Poll<Option<Bytes>> {
+        queue.poll_take(&mut Context::from_waker(noop_waker_ref()))
+    }
+
+    #[test]
+    fn queued_events_leave_as_one_frame() {
+        let queue = Queue::new(LIMITS);
+        queue.try_push(b"a\n\n").unwrap();
+        queue.try_push(b"b\n\n").unwrap();
+        assert_eq!(take(&queue), Poll::Ready(Some(Bytes::from("a\n\nb\n\n"))));
+        assert_eq!(take(&queue), Poll::Pending);
+    }
+
+    #[test]
+    fn bounded_by_events_and_by_bytes() {
+        let queue = Queue::new(LIMITS);
+        for _ in 0..3 {
+            queue.try_push(b"x\n").unwrap();
+        }
+        assert_eq!(queue.try_push(b"x\n"), Err(PushError::Full));
+        let _ = take(&queue);
+        queue.try_push(b"123456\n").unwrap();
+        assert_eq!(queue.try_push(b"1234\n"), Err(PushError::Full));
+        let _ = take(&queue);
+        // Too big for the limit, but alone it still goes through.
+        queue.try_push(b"0123456789abcdef\n").unwrap();
+        assert_eq!(queue.try_push(b"x\n"), Err(PushError::Full));
+    }
+
+    #[test]
+    fn ends_when_the_last_writer_leaves_after_draining() {
+        let queue = Queue::new(LIMITS);
+        queue.add_writer();
+        queue.try_push(b"x\n\n").unwrap();
+        queue.remove_writer();
+        queue.remove_writer();
+        assert_eq!(take(&queue), Poll::Ready(Some(Bytes::from("x\n\n"))));
+        assert_eq!(take(&queue), Poll::Ready(None));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_writer_goes_on_once_drained_and_fails_once_closed() {
+        let queue = std::sync::Arc::new(Queue::new(QueueLimits {
+            max_events: 1,
+            max_bytes: 100,
+        }));
+        queue.try_push(b"1\n\n").unwrap();
+        let writer = tokio::spawn({
+            let queue = queue.clone();
+            async move {
+                queue.push(b"2\n\n").await?;
+                queue.push(b"3\n\n").await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(take(&queue), Poll::Ready(Some(Bytes::from("1\n\n"))));
+        while take(&queue) == Poll::Pending {
+            tokio::task::yield_now().await;
+        }
+        queue.close();
+        assert_eq!(writer.await.unwrap(), Err(PushError::Closed));
+        queue.closed().await;
+    }
+}
