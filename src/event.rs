@@ -201,7 +201,7 @@ impl Event {
     pub fn encode(self) -> Result<EncodedEvent, EventError> {
         let event = self.check()?;
         Ok(EncodedEvent {
-            bytes: Bytes::copy_from_slice(&event.buf),
+            bytes: Bytes::from(event.buf),
         })
     }
 
