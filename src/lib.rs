@@ -28,6 +28,13 @@
 //!     .layer(SseLayer::new());
 //! ```
 //!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off) over hyper-util's HTTP client |
+//! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
+//!
 //! # How a request flows
 //!
 //! - [`SseLayer`] gives each request a slot for a writer. The handler
@@ -66,6 +73,8 @@
 
 mod answer;
 mod body;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod decode;
 mod event;
 mod extract;
@@ -76,6 +85,8 @@ pub mod layer;
 mod queue;
 pub mod retry;
 pub mod stream_service;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 mod writer;
 
 use axum::BoxError;

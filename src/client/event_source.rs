@@ -1,0 +1,364 @@
+//! `EventSource`: the reconnecting stream of events.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::{body::Body, BoxError};
+use futures_util::stream::{FusedStream, Stream};
+use http::{
+    header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE},
+    HeaderName, HeaderValue, Request, Response, StatusCode, Uri,
+};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use tokio::time::Sleep;
+use tower::ServiceExt;
+use tower_http::follow_redirect::FollowRedirect;
+
+use super::{backoff::reconnect_delay, builder::HttpClient, ClientError, EventSourceBuilder};
+use crate::decode::{BodyDataStream, DecodedEvent, Decoder};
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const TEXT_EVENT_STREAM: &str = "text/event-stream";
+
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+/// A reconnecting Server-Sent Events client, like a browser's
+/// `EventSource`: a [`Stream`] of the events of one URL, across
+/// reconnections. See the [module docs](super) for what it does and when.
+///
+/// Items are `Result<DecodedEvent, ClientError>`; an error is always the
+/// last item. Dropping the `EventSource` closes the connection.
+#[must_use = "streams do nothing unless polled"]
+pub struct EventSource {
+    url: Uri,
+    headers: http::HeaderMap,
+    retry: Duration,
+    max_backoff: Duration,
+    max_retries: Option<u32>,
+    client: FollowRedirect<HttpClient>,
+    decoder: Decoder,
+    /// Reconnection attempts in a row that did not lead to an open stream,
+    /// counting the one being waited for or made.
+    failures: u32,
+    state: State,
+}
+
+enum State {
+    /// Not polled yet, or waiting no more: the next poll connects.
+    Connect,
+    Connecting(ResponseFuture),
+    Open(BodyDataStream<Body>),
+    Waiting(Pin<Box<Sleep>>),
+    /// Yields this error, then ends.
+    Failed(ClientError),
+    Done,
+}
+
+impl EventSource {
+    /// An `EventSource` for `url` with the default settings (see
+    /// [`EventSourceBuilder`]). It connects when first polled.
+    ///
+    /// ```
+    /// use axum_sse::client::EventSource;
+    ///
+    /// let events = EventSource::new("http://127.0.0.1:3000/events".parse().unwrap());
+    /// assert_eq!(events.url(), "http://127.0.0.1:3000/events");
+    /// ```
+    pub fn new(url: Uri) -> Self {
+        Self::builder(url).build()
+    }
+
+    /// Starts configuring an `EventSource` for `url`.
+    pub fn builder(url: Uri) -> EventSourceBuilder {
+        EventSourceBuilder::new(url)
+    }
+
+    pub(super) fn from_builder(builder: EventSourceBuilder) -> Self {
+        let EventSourceBuilder {
+            url,
+            headers,
+            last_event_id,
+            retry,
+            max_backoff,
+            max_retries,
+            client,
+        } = builder;
+        let mut state = State::Connect;
+        if url.scheme().is_none() || url.authority().is_none() {
+            state = State::Failed(ClientError::InvalidUrl {
+                url: url.clone(),
+                reason: "the URL is not absolute",
+            });
+        } else if client.is_none() && url.scheme() != Some(&http::uri::Scheme::HTTP) {
+            state = State::Failed(ClientError::InvalidUrl {
+                url: url.clone(),
+                reason: "the built-in client speaks plain `http` only; \
+                         use `EventSourceBuilder::client` with a TLS connector",
+            });
+        }
+        let client = client.unwrap_or_else(|| {
+            let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+            HttpClient::new(
+                client
+                    .map_response(|response| response.map(Body::new))
+                    .map_err(BoxError::from),
+            )
+        });
+        Self {
+            url,
+            headers,
+            retry,
+            max_backoff,
+            max_retries,
+            client: FollowRedirect::new(client),
+            decoder: decoder_with_last_event_id(&last_event_id),
+            failures: 0,
+            state,
+        }
+    }
+
+    /// The URL the events come from.
+    pub fn url(&self) -> &Uri {
+        &self.url
+    }
+
+    /// The last event ID: the one the next reconnection sends as
+    /// `Last-Event-ID` (`""`: none).
+    ///
+    /// It starts as
+    /// [`EventSourceBuilder::last_event_id`] and follows the `id` fields of
+    /// the stream, across reconnections.
+    pub fn last_event_id(&self) -> &str {
+        self.decoder.last_event_id()
+    }
+
+    /// The reconnection time: the latest `retry` field of the stream, or
+    /// [`EventSourceBuilder::retry`] before the server sent one.
+    pub fn retry(&self) -> Duration {
+        self.decoder.retry().unwrap_or(self.retry)
+    }
+
+    fn request(&self) -> Request<Body> {
+        let mut request = Request::new(Body::empty());
+        *request.uri_mut() = self.url.clone();
+        let headers = request.headers_mut();
+        headers.clone_from(&self.headers);
+        headers.insert(ACCEPT, HeaderValue::from_static(TEXT_EVENT_STREAM));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let id = self.decoder.last_event_id();
+        if !id.is_empty() {
+            match HeaderValue::from_bytes(id.as_bytes()) {
+                Ok(value) => {
+                    headers.insert(LAST_EVENT_ID, value);
+                }
+                Err(_) => tracing::debug!(id, "last event ID cannot be a header; not sent"),
+            }
+        }
+        request
+    }
+
+    /// Handles the answer to a request: the next state.
+    fn on_response(&mut self, response: Response<Body>) -> State {
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            tracing::debug!(url = %self.url, "204 No Content: the server ended the stream");
+            return State::Done;
+        }
+        if status != StatusCode::OK {
+            return State::Failed(ClientError::Status(status));
+        }
+        let content_type = response.headers().get(CONTENT_TYPE);
+        if !is_event_stream(content_type) {
+            return State::Failed(ClientError::ContentType(content_type.cloned()));
+        }
+        tracing::debug!(url = %self.url, "event stream open");
+        self.failures = 0;
+        State::Open(BodyDataStream::new(response.into_body()))
+    }
+
+    /// The connection failed or ended: wait, or give up.
+    fn reconnect(&mut self, cause: Option<BoxError>) -> State {
+        // Whatever the last stream left incomplete is dropped.
+        self.decoder.finish();
+        let _ = self.decoder.next_event();
+        self.failures = self.failures.saturating_add(1);
+        if let Some(max_retries) = self.max_retries {
+            if self.failures > max_retries {
+                return State::Failed(ClientError::RetriesExhausted {
+                    max_retries,
+                    source: cause,
+                });
+            }
+        }
+        let delay = reconnect_delay(
+            self.retry(),
+            self.max_backoff,
+            self.failures,
+            fastrand::f64(),
+        );
+        match &cause {
+            Some(e) => {
+                tracing::debug!(url = %self.url, error = %e, ?delay, "connection lost; reconnecting")
+            }
+            None => tracing::debug!(url = %self.url, ?delay, "stream ended; reconnecting"),
+        }
+        State::Waiting(Box::pin(tokio::time::sleep(delay)))
+    }
+}
+
+impl Stream for EventSource {
+    type Item = Result<DecodedEvent, ClientError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Connect => {
+                    let request = this.request();
+                    let future = this.client.clone().oneshot(request);
+                    this.state = State::Connecting(Box::pin(future));
+                }
+                State::Connecting(future) => {
+                    this.state = match std::task::ready!(future.as_mut().poll(cx)) {
+                        Ok(response) => this.on_response(response),
+                        Err(e) => this.reconnect(Some(e)),
+                    };
+                }
+                State::Open(body) => {
+                    match this.decoder.next_event() {
+                        Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                        Ok(None) => {}
+                        Err(e) => {
+                            this.state = State::Done;
+                            return Poll::Ready(Some(Err(ClientError::Decode(e))));
+                        }
+                    }
+                    match std::task::ready!(Pin::new(body).poll_next(cx)) {
+                        Some(Ok(chunk)) => this.decoder.feed(chunk),
+                        Some(Err(e)) => this.state = this.reconnect(Some(e.into())),
+                        None => this.state = this.reconnect(None),
+                    }
+                }
+                State::Waiting(sleep) => {
+                    std::task::ready!(sleep.as_mut().poll(cx));
+                    this.state = State::Connect;
+                }
+                State::Failed(_) => {
+                    let State::Failed(e) = std::mem::replace(&mut this.state, State::Done) else {
+                        unreachable!()
+                    };
+                    return Poll::Ready(Some(Err(e)));
+                }
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl FusedStream for EventSource {
+    fn is_terminated(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+}
+
+impl fmt::Debug for EventSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Connect | State::Connecting(_) => "connecting",
+            State::Open(_) => "open",
+            State::Waiting(_) => "waiting to reconnect",
+            State::Failed(_) | State::Done => "closed",
+        };
+        f.debug_struct("EventSource")
+            .field("url", &self.url)
+            .field("state", &state)
+            .field("last_event_id", &self.last_event_id())
+            .field("retry", &self.retry())
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A decoder whose last event ID buffer is `id` (without CR, LF or NUL), as
+/// if a stream that set it had ended.
+fn decoder_with_last_event_id(id: &str) -> Decoder {
+    let mut decoder = Decoder::new();
+    if !id.is_empty() {
+        // One space after the colon is removed, so `id` comes back whole.
+        decoder.feed(format!("id: {id}\n"));
+        decoder.finish();
+        while let Ok(Some(_)) = decoder.next_event() {}
+    }
+    decoder
+}
+
+/// Whether the MIME type essence of `content_type` is `text/event-stream`.
+fn is_event_stream(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(TEXT_EVENT_STREAM))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_essence() {
+        let check = |value: &'static str| is_event_stream(Some(&HeaderValue::from_static(value)));
+        assert!(check("text/event-stream"));
+        assert!(check("Text/Event-Stream; charset=utf-8"));
+        assert!(check(" text/event-stream ;charset=utf-8"));
+        assert!(!check("text/html"));
+        assert!(!check("text/event-streams"));
+        assert!(!check(""));
+        assert!(!is_event_stream(None));
+    }
+
+    #[test]
+    fn initial_last_event_id_is_kept_whole() {
+        for id in ["", "1", " leading space", "ünïcode", "a:b"] {
+            assert_eq!(decoder_with_last_event_id(id).last_event_id(), id);
+        }
+        let mut decoder = decoder_with_last_event_id("7");
+        decoder.feed("data: x\n\n");
+        assert_eq!(
+            decoder.next_event().unwrap(),
+            Some(DecodedEvent::new("message", "x", "7"))
+        );
+    }
+
+    #[test]
+    fn request_headers() {
+        let source = EventSource::builder(Uri::from_static("http://127.0.0.1:1/sse"))
+            .header(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer t"),
+            )
+            .last_event_id("ünï 1")
+            .build();
+        let request = source.request();
+        assert_eq!(request.uri(), "http://127.0.0.1:1/sse");
+        let headers = request.headers();
+        assert_eq!(headers[ACCEPT], "text/event-stream");
+        assert_eq!(headers[CACHE_CONTROL], "no-cache");
+        assert_eq!(headers[http::header::AUTHORIZATION], "Bearer t");
+        assert_eq!(headers[LAST_EVENT_ID].as_bytes(), "ünï 1".as_bytes());
+        // An ID that cannot be a header value is left out.
+        let source = EventSource::builder(Uri::from_static("http://127.0.0.1:1/"))
+            .last_event_id("a\u{7}b")
+            .build();
+        assert!(!source.request().headers().contains_key(LAST_EVENT_ID));
+    }
+
+    #[test]
+    fn is_send_and_unpin() {
+        fn check<T: Send + Unpin>() {}
+        check::<EventSource>();
+        check::<EventSourceBuilder>();
+    }
+}
