@@ -33,6 +33,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off) over hyper-util's HTTP client |
+//! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
 //! # How a request flows
@@ -73,6 +74,7 @@
 
 mod answer;
 mod body;
+pub mod broadcast;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod decode;

@@ -1,0 +1,181 @@
+//! Settings of a broadcast instance.
+
+use std::{fmt, time::Duration};
+
+use crate::{EncodedEvent, Event};
+
+use super::{memory::Memory, wire, Broadcast, BroadcastError};
+
+/// Events kept per topic for replay, by default.
+const DEFAULT_HISTORY: usize = 1000;
+/// Events a subscriber may lag behind before it is disconnected, by default.
+const DEFAULT_BUFFER: usize = 1024;
+/// The Redis key of a topic is this prefix and the topic, by default.
+#[cfg(feature = "redis")]
+const DEFAULT_KEY_PREFIX: &str = "sse:";
+
+/// What every backend reads.
+#[derive(Clone)]
+pub(super) struct Config {
+    pub(super) history: usize,
+    pub(super) max_age: Option<Duration>,
+    pub(super) buffer: usize,
+    pub(super) missed: EncodedEvent,
+    #[cfg(feature = "redis")]
+    pub(super) key_prefix: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Config");
+        s.field("history", &self.history)
+            .field("max_age", &self.max_age)
+            .field("buffer", &self.buffer)
+            .field("missed", &self.missed);
+        #[cfg(feature = "redis")]
+        s.field("key_prefix", &self.key_prefix);
+        s.finish()
+    }
+}
+
+/// Builds a [`Broadcast`]: history, buffer and missed-events settings, then
+/// the backend. From [`Broadcast::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use axum_sse::{broadcast::Broadcast, Event};
+///
+/// let broadcast = Broadcast::builder()
+///     .history(100)
+///     .max_age(Duration::from_secs(600))
+///     .buffer(256)
+///     .missed_event(Event::new().event("reload").data("{}"))
+///     .build();
+/// # drop(broadcast);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` or `connect_redis`"]
+pub struct BroadcastBuilder {
+    config: Config,
+}
+
+impl Default for BroadcastBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BroadcastBuilder {
+    /// The default settings.
+    pub fn new() -> Self {
+        let missed = Event::new()
+            .event("missed")
+            .data("")
+            .encode()
+            .expect("a valid event");
+        Self {
+            config: Config {
+                history: DEFAULT_HISTORY,
+                max_age: None,
+                buffer: DEFAULT_BUFFER,
+                missed,
+                #[cfg(feature = "redis")]
+                key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            },
+        }
+    }
+
+    /// Sets how many events each topic keeps for replay. Default: 1000.
+    ///
+    /// With Redis this is the `MAXLEN ~` of `XADD`: Redis trims in whole
+    /// blocks of entries, so a few more may be kept, and at least one is.
+    pub fn history(mut self, events: usize) -> Self {
+        self.config.history = events;
+        self
+    }
+
+    /// Sets how old a retained event may grow before it no longer counts as
+    /// history (it is neither replayed nor a known resume point). Default:
+    /// no limit.
+    ///
+    /// In memory, old events are dropped when the topic is next used. With
+    /// Redis, age is read from the stream id (the Redis server's clock in
+    /// milliseconds) against this machine's clock.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.config.max_age = Some(age);
+        self
+    }
+
+    /// Sets how many live events a subscriber may fall behind before it is
+    /// disconnected. Default: 1024.
+    ///
+    /// A subscriber too slow for its buffer (its client does not read, or
+    /// reads too slowly) gets the end of its stream instead of holding more
+    /// memory; a browser's `EventSource` reconnects on its own and resumes
+    /// from the history. One buffer per topic is shared by all its
+    /// subscribers, so its memory does not grow with their number. Values
+    /// below 1 count as 1.
+    pub fn buffer(mut self, events: usize) -> Self {
+        self.config.buffer = events.max(1);
+        self
+    }
+
+    /// Sets the event a subscriber gets first when it resumes from an id that
+    /// is no longer (or never was) in the history: events may have been
+    /// missed, and what follows is everything still retained. Default:
+    /// `event: missed` with empty data, which a browser dispatches to
+    /// `addEventListener("missed", ..)`.
+    ///
+    /// # Panics
+    ///
+    /// When the event is invalid or carries an `id` (it must not move the
+    /// client's last event id). See [`try_missed_event`](Self::try_missed_event).
+    pub fn missed_event(self, event: Event) -> Self {
+        self.try_missed_event(event)
+            .unwrap_or_else(|err| panic!("invalid missed-events event: {err}"))
+    }
+
+    /// Sets the missed-events event, or reports why it cannot be one.
+    ///
+    /// ```
+    /// use axum_sse::{broadcast::{Broadcast, BroadcastError}, Event};
+    ///
+    /// let err = Broadcast::builder().try_missed_event(Event::new().id(1)).unwrap_err();
+    /// assert!(matches!(err, BroadcastError::IdNotAllowed));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BroadcastError::InvalidEvent`] or [`BroadcastError::IdNotAllowed`].
+    pub fn try_missed_event(mut self, event: Event) -> Result<Self, BroadcastError> {
+        self.config.missed = wire::encode_without_id(event)?;
+        Ok(self)
+    }
+
+    /// Sets the prefix of the Redis key of each topic: the stream of topic
+    /// `news` is `{prefix}news`. Default: `sse:`.
+    #[cfg(feature = "redis")]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.key_prefix = prefix.into();
+        self
+    }
+
+    /// An in-memory broadcast: one process, ids `1`, `2`, … per topic.
+    pub fn build(self) -> Broadcast {
+        Broadcast::from_memory(Memory::new(self.config))
+    }
+
+    /// A broadcast over Redis Streams at `url` (`redis://host:port/db`),
+    /// shared by every instance that connects to the same Redis. Needs
+    /// Redis 6.2 or later.
+    ///
+    /// # Errors
+    ///
+    /// [`BroadcastError::Backend`] when the URL is invalid or Redis cannot be
+    /// reached now. Once connected, the broadcast rides out Redis outages.
+    #[cfg(feature = "redis")]
+    pub async fn connect_redis(self, url: &str) -> Result<Broadcast, BroadcastError> {
+        let redis = super::redis::Redis::connect(url, self.config).await?;
+        Ok(Broadcast::from_redis(redis))
+    }
+}

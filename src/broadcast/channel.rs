@@ -1,0 +1,139 @@
+//! The broadcast handle.
+
+use std::{fmt, sync::Arc};
+
+use crate::Event;
+
+use super::{memory::Memory, BroadcastBuilder, BroadcastError, Stats, Subscription};
+
+/// Named broadcast channels with a bounded history and gap-free resume.
+///
+/// A cheap handle (clone it into your state); all clones share the topics.
+/// See the [module docs](super) for the guarantees and an example.
+#[derive(Clone)]
+pub struct Broadcast {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Memory(Arc<Memory>),
+    #[cfg(feature = "redis")]
+    Redis(Arc<super::redis::Redis>),
+}
+
+impl Default for Broadcast {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Broadcast {
+    /// An in-memory broadcast with the default settings (see
+    /// [`BroadcastBuilder`]).
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Settings first, then the backend.
+    pub fn builder() -> BroadcastBuilder {
+        BroadcastBuilder::new()
+    }
+
+    /// A broadcast over Redis Streams at `url` with the default settings;
+    /// see [`BroadcastBuilder::connect_redis`].
+    ///
+    /// # Errors
+    ///
+    /// [`BroadcastError::Backend`] when the URL is invalid or Redis cannot be
+    /// reached now.
+    #[cfg(feature = "redis")]
+    pub async fn redis(url: &str) -> Result<Self, BroadcastError> {
+        Self::builder().connect_redis(url).await
+    }
+
+    pub(super) fn from_memory(memory: Memory) -> Self {
+        Self {
+            backend: Backend::Memory(Arc::new(memory)),
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    pub(super) fn from_redis(redis: Arc<super::redis::Redis>) -> Self {
+        Self {
+            backend: Backend::Redis(redis),
+        }
+    }
+
+    /// Publishes `event` on `topic` and returns the id the channel gave it.
+    ///
+    /// The event is encoded once, with the `id` field added; every
+    /// subscriber gets the same bytes. Ids grow with every event of a
+    /// topic: `1`, `2`, … in memory, the stream id (`1700000000000-0`) with
+    /// Redis.
+    ///
+    /// # Errors
+    ///
+    /// [`BroadcastError::InvalidEvent`] for an invalid field,
+    /// [`BroadcastError::IdNotAllowed`] when the event has an `id` of its
+    /// own, [`BroadcastError::Backend`] when Redis cannot take it (nothing
+    /// was published then).
+    pub async fn publish(&self, topic: &str, event: Event) -> Result<String, BroadcastError> {
+        match &self.backend {
+            Backend::Memory(memory) => memory.publish(topic, event),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.publish(topic, event).await,
+        }
+    }
+
+    /// Subscribes to `topic`, resuming after `last_event_id` (a client's
+    /// `Last-Event-ID`).
+    ///
+    /// - `None`: live events only, from now on.
+    /// - an id in the history: every retained event after it, then live
+    ///   events, with no gap and no duplicate even while others publish.
+    /// - an id older than the history, unknown, or from before a restart:
+    ///   the missed-events event (see
+    ///   [`BroadcastBuilder::missed_event`]), every retained event, then
+    ///   live events.
+    ///
+    /// # Errors
+    ///
+    /// [`BroadcastError::Backend`] when Redis cannot be reached to read the
+    /// history. In memory this never fails.
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, BroadcastError> {
+        match &self.backend {
+            Backend::Memory(memory) => Ok(memory.subscribe(topic, last_event_id)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.subscribe(topic, last_event_id).await,
+        }
+    }
+
+    /// The counters of this instance: open subscriptions, events published,
+    /// slow subscribers disconnected, resumes that missed events.
+    pub fn stats(&self) -> Stats {
+        match &self.backend {
+            Backend::Memory(memory) => memory.stats(),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.stats(),
+        }
+    }
+}
+
+impl fmt::Debug for Broadcast {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match &self.backend {
+            Backend::Memory(_) => "memory",
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => "redis",
+        };
+        f.debug_struct("Broadcast")
+            .field("backend", &backend)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

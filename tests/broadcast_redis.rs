@@ -1,0 +1,446 @@
+//! Broadcast channels over Redis Streams, against a real `redis-server`.
+//!
+//! `REDIS_URL` names the server (`eval "$(.ci/redis.sh)"` starts one). The
+//! restart test starts a `redis-server` of its own, on a free port, so it can
+//! stop and start it. Without `REDIS_URL` the tests fail when `CI` is set and
+//! are skipped (with a note) otherwise.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::{
+    io::Write as _,
+    net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{Path, State},
+    routing::get,
+    Router,
+};
+use bytes::Bytes;
+use common::{fetch, read_until, request, serve};
+use futures_util::StreamExt;
+use http::Request;
+use http_body_util::Empty;
+
+use axum_sse::{
+    broadcast::{Broadcast, BroadcastError, Subscription},
+    EncodedEvent, Event, LastEventId, SseBody, SseLayer,
+};
+
+/// The Redis to test against, or `None` to skip (outside CI only).
+fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) => panic!(
+            "REDIS_URL is not set, and CI is: the Redis tests must run in CI \
+             (start a server with `eval \"$(.ci/redis.sh)\"`)"
+        ),
+        _ => {
+            // Straight to stderr, past the test harness's capture: a skip
+            // must be seen.
+            static NOTE: std::sync::Once = std::sync::Once::new();
+            NOTE.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: REDIS_URL is not set: skipping the Redis tests \
+                     (run `eval \"$(.ci/redis.sh)\"` first to run them)"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A prefix no other test run uses, so tests share one Redis safely.
+fn unique_prefix() -> String {
+    format!("axum-sse-test:{:016x}:", fastrand::u64(..))
+}
+
+async fn instance(url: &str, prefix: &str) -> Broadcast {
+    Broadcast::builder()
+        .key_prefix(prefix)
+        .connect_redis(url)
+        .await
+        .unwrap()
+}
+
+fn text(event: &EncodedEvent) -> &str {
+    std::str::from_utf8(event.as_bytes()).unwrap()
+}
+
+async fn next(subscription: &mut Subscription) -> EncodedEvent {
+    tokio::time::timeout(Duration::from_secs(20), subscription.next())
+        .await
+        .expect("no event within 20 s")
+        .expect("the subscription ended")
+}
+
+/// What the channel sends for `Event::new().data(data)` given `id`.
+fn wire(data: &str, id: &str) -> String {
+    format!("data: {data}\nid: {id}\n\n")
+}
+
+async fn publish(feed: &Broadcast, topic: &str, data: &str) -> String {
+    let id = feed.publish(topic, Event::new().data(data)).await.unwrap();
+    wire(data, &id)
+}
+
+async fn events(
+    State(feed): State<Broadcast>,
+    Path(topic): Path<String>,
+    last_event_id: Option<LastEventId>,
+) -> Result<SseBody<Subscription>, BroadcastError> {
+    let last = last_event_id.as_ref().map(LastEventId::as_str);
+    Ok(SseBody::new(feed.subscribe(&topic, last).await?))
+}
+
+async fn serve_feed(feed: Broadcast) -> SocketAddr {
+    serve(
+        Router::new()
+            .route("/events/{topic}", get(events))
+            .with_state(feed)
+            .layer(SseLayer::new()),
+    )
+    .await
+}
+
+async fn fetch_resuming(
+    addr: SocketAddr,
+    path: &str,
+    last_event_id: &str,
+) -> hyper::Response<hyper::body::Incoming> {
+    let req = Request::get(path)
+        .header("last-event-id", last_event_id)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    request(addr, req).await
+}
+
+/// The `id` of an event as the channel wrote it.
+fn id_of(wire: &str) -> &str {
+    wire.lines()
+        .find_map(|line| line.strip_prefix("id: "))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_event_published_on_one_instance_reaches_the_clients_of_another() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let a = instance(&url, &prefix).await;
+    let b = instance(&url, &prefix).await;
+    let (addr_a, addr_b) = (serve_feed(a.clone()).await, serve_feed(b.clone()).await);
+    let mut on_b = fetch(addr_b, "/events/news").await.into_body();
+    let mut on_a = fetch(addr_a, "/events/news").await.into_body();
+
+    let mut expected = String::new();
+    for n in 1..=20 {
+        expected += &publish(&a, "news", &n.to_string()).await;
+    }
+    let last = expected
+        .rsplit_terminator("\n\n")
+        .next()
+        .unwrap()
+        .to_owned()
+        + "\n\n";
+    assert_eq!(read_until(&mut on_b, &last).await, expected);
+    assert_eq!(read_until(&mut on_a, &last).await, expected);
+    // Redis stream ids are the SSE ids.
+    let id = id_of(&last);
+    let (ms, seq) = id.split_once('-').unwrap();
+    assert!(
+        ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok(),
+        "{id}"
+    );
+    assert_eq!(a.stats().published(), 20);
+    assert_eq!(b.stats().published(), 0);
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_another_instance_with_its_last_event_id() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let a = instance(&url, &prefix).await;
+    let b = instance(&url, &prefix).await;
+    let (addr_a, addr_b) = (serve_feed(a.clone()).await, serve_feed(b.clone()).await);
+
+    let mut first = fetch(addr_a, "/events/t").await.into_body();
+    let mut seen = String::new();
+    for n in 1..=5 {
+        seen += &publish(&a, "t", &n.to_string()).await;
+    }
+    let fifth = seen.rsplit_terminator("\n\n").next().unwrap().to_owned() + "\n\n";
+    assert_eq!(read_until(&mut first, &fifth).await, seen);
+    drop(first);
+
+    let mut missed = String::new();
+    for n in 6..=8 {
+        missed += &publish(&a, "t", &n.to_string()).await;
+    }
+    let mut resumed = fetch_resuming(addr_b, "/events/t", id_of(&fifth))
+        .await
+        .into_body();
+    let eighth = missed.rsplit_terminator("\n\n").next().unwrap().to_owned() + "\n\n";
+    assert_eq!(read_until(&mut resumed, &eighth).await, missed);
+    let ninth = publish(&a, "t", "9").await;
+    assert_eq!(read_until(&mut resumed, "\n\n").await, ninth);
+
+    // An id Redis never gave: the missed-events event, then the history.
+    let mut lost = fetch_resuming(addr_b, "/events/t", "1-999999")
+        .await
+        .into_body();
+    assert_eq!(
+        read_until(&mut lost, &ninth).await,
+        format!("event: missed\ndata:\n\n{seen}{missed}{ninth}")
+    );
+    assert_eq!(b.stats().missed_resumes(), 1);
+}
+
+#[tokio::test]
+async fn an_id_trimmed_from_the_stream_gets_the_missed_events_event() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let feed = Broadcast::builder()
+        .key_prefix(&prefix)
+        .history(10)
+        .connect_redis(&url)
+        .await
+        .unwrap();
+    let mut published = Vec::new();
+    for n in 0..600 {
+        published.push(publish(&feed, "t", &n.to_string()).await);
+    }
+    let mut subscription = feed
+        .subscribe("t", Some(id_of(&published[0])))
+        .await
+        .unwrap();
+    assert!(subscription.missed_events());
+    assert_eq!(
+        text(&next(&mut subscription).await),
+        "event: missed\ndata:\n\n"
+    );
+    // Then what Redis kept (`MAXLEN ~ 10` trims in whole blocks): a tail of
+    // what was published, in order, up to the last.
+    let first = next(&mut subscription).await;
+    let start = published
+        .iter()
+        .position(|p| p == text(&first))
+        .expect("a published event");
+    assert!(start > 0, "the first event was trimmed");
+    assert!(published.len() - start >= 10);
+    for expected in &published[start + 1..] {
+        assert_eq!(text(&next(&mut subscription).await), expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_while_others_publish_has_no_gap_and_no_duplicate() {
+    let Some(url) = redis_url() else { return };
+    let seed = fastrand::u64(..);
+    println!("seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let prefix = unique_prefix();
+    let publisher = instance(&url, &prefix).await;
+    let started = Instant::now();
+    let mut rounds = 0;
+    // Bounded in count and in time.
+    while rounds < 40 && started.elapsed() < Duration::from_secs(30) {
+        rounds += 1;
+        let topic = format!("t{rounds}");
+        // Before anything: the resume point.
+        let before = publish(&publisher, &topic, "0").await;
+        let total = rng.usize(20..120);
+        let task = {
+            let publisher = publisher.clone();
+            let topic = topic.clone();
+            let mut rng = fastrand::Rng::with_seed(rng.u64(..));
+            tokio::spawn(async move {
+                let mut published = Vec::new();
+                for n in 1..=total {
+                    published.push(publish(&publisher, &topic, &n.to_string()).await);
+                    if rng.u8(..4) == 0 {
+                        tokio::time::sleep(Duration::from_micros(rng.u64(..2000))).await;
+                    }
+                }
+                published
+            })
+        };
+        // A fresh instance, so its reader starts while events are published.
+        let subscriber = instance(&url, &prefix).await;
+        tokio::time::sleep(Duration::from_micros(rng.u64(..3000))).await;
+        let mut subscription = subscriber
+            .subscribe(&topic, Some(id_of(&before)))
+            .await
+            .unwrap();
+        assert!(!subscription.missed_events());
+        let mut received = Vec::new();
+        // Leave and come back once, on another fresh instance, mid-stream.
+        let cut = rng.usize(0..total);
+        for _ in 0..cut {
+            received.push(text(&next(&mut subscription).await).to_owned());
+        }
+        drop(subscription);
+        let resume_from = received.last().map_or(before.clone(), Clone::clone);
+        let other = instance(&url, &prefix).await;
+        let mut subscription = other
+            .subscribe(&topic, Some(id_of(&resume_from)))
+            .await
+            .unwrap();
+        for _ in cut..total {
+            received.push(text(&next(&mut subscription).await).to_owned());
+        }
+        let published = task.await.unwrap();
+        assert_eq!(received, published, "seed {seed}, round {rounds}");
+        // And nothing twice after the last one.
+        let end = publish(&publisher, &topic, "end").await;
+        assert_eq!(text(&next(&mut subscription).await), end, "seed {seed}");
+    }
+    println!("{rounds} rounds");
+}
+
+/// A `redis-server` of the test's own, which it can stop and start again on
+/// the same port.
+struct OwnRedis {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    /// `None` (after a note) where there is no `redis-server` and no CI.
+    fn start() -> Option<Self> {
+        let port = StdListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("axum-sse-redis-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut redis = Self {
+            port,
+            dir,
+            child: None,
+        };
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server is not installed, and CI is set (.ci/redis.sh installs it)"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: no redis-server binary: skipping the restart test"
+            );
+            return None;
+        }
+        redis.restart();
+        Some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while StdStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn streams_survive_a_redis_restart_and_nothing_is_duplicated() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(mut redis) = OwnRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = unique_prefix();
+    let a = instance(&url, &prefix).await;
+    let b = instance(&url, &prefix).await;
+    let addr_b = serve_feed(b.clone()).await;
+    let mut in_process = b.subscribe("t", None).await.unwrap();
+    let mut over_http = fetch(addr_b, "/events/t").await.into_body();
+
+    let mut published = Vec::new();
+    for n in 1..=5 {
+        published.push(publish(&a, "t", &n.to_string()).await);
+    }
+    for expected in &published {
+        assert_eq!(text(&next(&mut in_process).await), expected);
+    }
+    let expected = published.concat();
+    assert_eq!(read_until(&mut over_http, &published[4]).await, expected);
+
+    redis.stop();
+    let err = a.publish("t", Event::new().data("lost")).await.unwrap_err();
+    assert!(err.is_backend(), "{err}");
+    let err = b.subscribe("t", None).await.unwrap_err();
+    assert!(matches!(err, BroadcastError::Backend(_)), "{err}");
+
+    redis.restart();
+    // The first publishes may still fail while the connection comes back;
+    // every one that succeeds must arrive, once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut back = Vec::new();
+    while back.len() < 5 {
+        assert!(Instant::now() < deadline, "publishing did not recover");
+        let data = format!("back {}", back.len());
+        match a.publish("t", Event::new().data(&data)).await {
+            Ok(id) => back.push(wire(&data, &id)),
+            Err(err) => {
+                assert!(err.is_backend(), "{err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    for expected in &back {
+        assert_eq!(text(&next(&mut in_process).await), expected);
+    }
+    let expected = back.concat();
+    assert_eq!(read_until(&mut over_http, &back[4]).await, expected);
+    // Nothing more, not a duplicate: the next event is the next one.
+    let last = publish(&a, "t", "last").await;
+    assert_eq!(text(&next(&mut in_process).await), last);
+    assert_eq!(read_until(&mut over_http, "\n\n").await, last);
+    assert_eq!(b.stats().subscribers(), 2);
+    assert_eq!(b.stats().slow_disconnects(), 0);
+}
