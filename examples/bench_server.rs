@@ -12,7 +12,11 @@
 //! - `GET /idle`: a stream with no events, kept alive by the heartbeat
 //!   layer (15 s).
 //! - `GET /sub`, `POST /pub?n=N&interval_us=I`: fan-out of published
-//!   messages to every subscriber.
+//!   messages to every subscriber. Each message is encoded once into an
+//!   `EncodedEvent` and every subscriber sends the same bytes
+//!   (`SseWriter::send_encoded`). The protocol numbers messages 0..N per
+//!   `/pub` call, so this endpoint keeps its own sequence rather than
+//!   `broadcast::Broadcast`, whose ids belong to the channel.
 //!
 //! Binds 127.0.0.1 only; the port comes from `--port` or `PORT`.
 
@@ -28,7 +32,7 @@ use axum::{
     serve::{Listener, ListenerExt},
     Router,
 };
-use axum_sse::{Event, SseBody, SseError, SseLayer, SseWriter};
+use axum_sse::{EncodedEvent, Event, SseBody, SseError, SseLayer, SseWriter};
 use futures_util::{stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -36,13 +40,7 @@ use tokio::sync::broadcast;
 #[derive(Clone)]
 struct AppState {
     stream_api: bool,
-    published: broadcast::Sender<Published>,
-}
-
-#[derive(Clone, Copy)]
-struct Published {
-    seq: u64,
-    ts_ns: u64,
+    published: broadcast::Sender<EncodedEvent>,
 }
 
 #[derive(Deserialize)]
@@ -94,10 +92,7 @@ async fn subscribe(State(state): State<AppState>, mut sse: SseWriter) -> Result<
     sse.start()?;
     loop {
         match published.recv().await {
-            Ok(message) => {
-                sse.send(Event::new().id(message.seq).data(message.ts_ns.to_string()))
-                    .await?;
-            }
+            Ok(event) => sse.send_encoded(&event).await?,
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         }
@@ -118,7 +113,12 @@ async fn publish(State(state): State<AppState>, Query(query): Query<PubQuery>) -
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_nanos() as u64;
-            let _ = state.published.send(Published { seq, ts_ns });
+            let event = Event::new()
+                .id(seq)
+                .data(itoa::Buffer::new().format(ts_ns))
+                .encode()
+                .expect("ids and numbers are valid");
+            let _ = state.published.send(event);
         }
     });
     subscribers.to_string()

@@ -138,7 +138,7 @@ mod sealed {
 
 impl SseItem for Event {
     fn into_frame(self) -> Result<Bytes, BoxError> {
-        Ok(self.encode()?.into_bytes())
+        Ok(self.into_wire_bytes()?)
     }
 }
 

@@ -26,6 +26,9 @@ const INITIAL_CAPACITY: usize = 128;
 
 type Buffer = Vec<u8>;
 
+/// Spare bytes an encoded event may keep before its buffer is trimmed.
+const SPARE_KEPT: usize = 64;
+
 /// A Server-Sent Events message under construction.
 ///
 /// Fields are written to the wire in the order their setters are called, each
@@ -199,10 +202,20 @@ impl Event {
     ///
     /// The first invalid field, as [`check`](Event::check) reports it.
     pub fn encode(self) -> Result<EncodedEvent, EventError> {
-        let event = self.check()?;
+        let mut buf = self.check()?.buf;
+        // An encoded event is meant to be kept and shared (a history, a
+        // fan-out): it should not keep the builder's spare room.
+        if buf.capacity() - buf.len() > SPARE_KEPT {
+            buf.shrink_to_fit();
+        }
         Ok(EncodedEvent {
-            bytes: Bytes::from(event.buf),
+            bytes: Bytes::from(buf),
         })
+    }
+
+    /// The event's bytes for one stream, without trimming its buffer.
+    pub(crate) fn into_wire_bytes(self) -> Result<Bytes, EventError> {
+        Ok(Bytes::from(self.check()?.buf))
     }
 
     /// The bytes on the wire, blank line included, whether valid or not.
@@ -586,6 +599,15 @@ mod tests {
             wire(event),
             format!("event: big\nid: 18446744073709551615\ndata: {data}\n: end\n\n")
         );
+    }
+
+    #[test]
+    fn an_encoded_event_keeps_no_spare_room() {
+        let data = "x".repeat(4096);
+        let encoded = Event::new().data(&data).encode().unwrap();
+        assert_eq!(encoded.as_bytes().len(), 4096 + 8);
+        let spare = encoded.into_bytes().try_into_mut().unwrap();
+        assert!(spare.capacity() - spare.len() <= SPARE_KEPT);
     }
 
     #[test]
