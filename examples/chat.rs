@@ -13,6 +13,9 @@
 //! after N; one that already saw `done` gets `204 No Content`, which tells a
 //! browser's `EventSource` to stop reconnecting.
 //!
+//! Ctrl-C (or SIGTERM) ends every open stream with `event: shutdown`, and
+//! the server stops at once.
+//!
 //! Environment: `PORT` (3000), `TOKEN_DELAY_MS` (40). Two query parameters
 //! exist for the end-to-end tests: `drop_after=K` ends the first connection
 //! right after token K (the client reconnects and resumes), `retry_ms=M`
@@ -27,7 +30,7 @@ use axum::{
     routing::get,
     Router,
 };
-use axum_sse::{Event, LastEventIdLayer, SseError, SseLayer, SseWriter};
+use axum_sse::{Event, LastEventIdLayer, SseError, SseLayer, SseShutdown, SseWriter};
 use serde::{Deserialize, Serialize};
 
 #[path = "support/mod.rs"]
@@ -102,6 +105,7 @@ async fn main() {
     support::init_logging();
     let token_delay = Duration::from_millis(support::env_or("TOKEN_DELAY_MS", 40));
 
+    let shutdown = SseShutdown::new();
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/chat", get(chat))
@@ -111,15 +115,14 @@ async fn main() {
                 .heartbeat(Duration::from_secs(15))
                 .retry(Duration::from_millis(3000))
                 .last_event_id(LastEventIdLayer::new().query_param("lastEventId"))
+                .shutdown(shutdown.clone())
+                .farewell(Event::new().event("shutdown").data("server restarting"))
                 .build(),
         );
 
     let listener = support::bind().await;
     tracing::info!("chat demo on http://{}/", listener.local_addr().unwrap());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(support::shutdown_signal())
-        .await
-        .expect("server error");
+    support::serve_until_signal(listener, app, shutdown).await;
 }
 
 const PAGE: &str = r#"<!doctype html>
@@ -150,6 +153,7 @@ const PAGE: &str = r#"<!doctype html>
   const source = new EventSource("/chat?" + query);
   source.addEventListener("open", () => { status.textContent = "streaming"; });
   source.addEventListener("error", () => { status.textContent = "reconnecting…"; });
+  source.addEventListener("shutdown", () => { status.textContent = "server restarting…"; });
   source.addEventListener("token", (e) => { reply.textContent += JSON.parse(e.data).token; });
   source.addEventListener("done", () => {
     source.close();

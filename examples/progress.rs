@@ -11,6 +11,10 @@
 //! `steps` must be between 1 and 1000: anything else is answered with `400`
 //! before the stream starts.
 //!
+//! Ctrl-C (or SIGTERM) stops the server at once, streams open or not: each
+//! open stream gets a last `event: shutdown` and ends, so the graceful
+//! shutdown does not wait for jobs to finish.
+//!
 //! Environment: `PORT` (3000), `STEP_MS` (300).
 
 use std::time::Duration;
@@ -22,7 +26,7 @@ use axum::{
     routing::get,
     Router,
 };
-use axum_sse::{Event, SseError, SseLayer, SseWriter};
+use axum_sse::{Event, SseError, SseLayer, SseShutdown, SseWriter};
 use serde::{Deserialize, Serialize};
 
 #[path = "support/mod.rs"]
@@ -68,25 +72,30 @@ async fn main() {
     support::init_logging();
     let step = Duration::from_millis(support::env_or("STEP_MS", 300));
 
+    let shutdown = SseShutdown::new();
     let app = Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
         .route("/task", get(task))
         .with_state(step)
         .layer(
             SseLayer::builder()
                 .heartbeat(Duration::from_secs(15))
+                .shutdown(shutdown.clone())
+                .farewell(
+                    Event::new()
+                        .event("shutdown")
+                        .data(r#"{"reason":"server shutting down"}"#),
+                )
                 .build(),
-        );
+        )
+        // The page is not an event stream: outside the layer.
+        .route("/", get(|| async { Html(PAGE) }));
 
     let listener = support::bind().await;
     tracing::info!(
         "progress demo on http://{}/",
         listener.local_addr().unwrap()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(support::shutdown_signal())
-        .await
-        .expect("server error");
+    support::serve_until_signal(listener, app, shutdown).await;
 }
 
 const PAGE: &str = r#"<!doctype html>
@@ -102,6 +111,10 @@ const PAGE: &str = r#"<!doctype html>
     const p = JSON.parse(e.data);
     document.getElementById("bar").value = p.progress;
     document.getElementById("status").textContent = p.status;
+  });
+  source.addEventListener("shutdown", () => {
+    source.close();
+    document.getElementById("status").textContent = "the server stopped";
   });
   source.addEventListener("complete", () => {
     source.close();

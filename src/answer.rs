@@ -3,6 +3,7 @@
 use std::{
     pin::Pin,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -51,6 +52,26 @@ pub(crate) fn text_answer<B>(status: StatusCode, text: String) -> Response<Answe
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// A plain-text answer with `status` and `Retry-After` (whole seconds,
+/// rounded up), for a refusal the client should try again after.
+pub(crate) fn retry_later<B>(
+    status: StatusCode,
+    text: &'static str,
+    retry_after: &HeaderValue,
+) -> Response<AnswerBody<B>> {
+    let mut response = text_answer(status, text.to_owned());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after.clone());
+    response
+}
+
+/// The `Retry-After` value for `delay`: whole seconds, rounded up.
+pub(crate) fn retry_after_value(delay: Duration) -> HeaderValue {
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    HeaderValue::from(secs)
 }
 
 impl<B> Body for AnswerBody<B>

@@ -33,7 +33,6 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off) over hyper-util's HTTP client |
-//! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
 //! # How a request flows
@@ -68,6 +67,86 @@
 //! buffer the stream), and `Connection: keep-alive` on HTTP/1.x requests
 //! only (the header is illegal in HTTP/2). Values the handler set itself are
 //! kept. Other responses pass through untouched.
+//!
+//! # Running in production
+//!
+//! Everything a long-lived stream needs in production is a setting of
+//! [`SseLayer::builder`], and each piece is also a layer of its own
+//! ([`HeartbeatLayer`], [`TimeLimitLayer`], [`StreamLimitLayer`],
+//! [`ShutdownLayer`]) that works on any `text/event-stream` response:
+//!
+//! ```no_run
+//! use std::{net::SocketAddr, time::Duration};
+//! use axum::{routing::get, Router};
+//! use axum_sse::{Event, SseLayer, SseShutdown, SseWriter};
+//!
+//! # async fn feed(_sse: SseWriter) {}
+//! # async fn run() {
+//! let shutdown = SseShutdown::new();
+//! let layer = SseLayer::builder()
+//!     .heartbeat(Duration::from_secs(15))
+//!     .send_timeout(Duration::from_secs(30))
+//!     .idle_timeout(Duration::from_secs(15 * 60))
+//!     .max_duration(Duration::from_secs(60 * 60))
+//!     .max_duration_jitter(Duration::from_secs(5 * 60))
+//!     .max_streams(10_000)
+//!     .max_streams_per_client(16)
+//!     .shutdown(shutdown.clone())
+//!     .farewell(Event::new().event("shutdown").data("restarting"))
+//!     .build();
+//! let stats = layer.stats(); // for your metrics
+//! let app: Router = Router::new().route("/feed", get(feed)).layer(layer);
+//!
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await.unwrap();
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+//!     .with_graceful_shutdown(async move {
+//!         tokio::signal::ctrl_c().await.ok();
+//!         shutdown.trigger();
+//!     })
+//!     .await
+//!     .unwrap();
+//! # }
+//! ```
+//!
+//! | policy | settings | default | what happens |
+//! | --- | --- | --- | --- |
+//! | slow consumer | [`max_queued_events`](SseLayerBuilder::max_queued_events), [`max_queued_bytes`](SseLayerBuilder::max_queued_bytes), [`send_timeout`](SseLayerBuilder::send_timeout) | 1024 events, 64 KiB, 30 s | `send` waits while the queue is full; a send that waited the whole timeout closes the stream: what was queued is dropped, the send returns [`SseError::Timeout`], the client gets a clean end |
+//! | disconnect | [`heartbeat`](SseLayerBuilder::heartbeat) | none | see below |
+//! | idle streams | [`idle_timeout`](SseLayerBuilder::idle_timeout) | none | a clean end after that long without an event (heartbeats do not count) |
+//! | long streams | [`max_duration`](SseLayerBuilder::max_duration), [`max_duration_jitter`](SseLayerBuilder::max_duration_jitter) | none, 0 | a clean end that long after the start, less a random jitter per stream |
+//! | open streams | [`max_streams`](SseLayerBuilder::max_streams), [`max_streams_per_client`](SseLayerBuilder::max_streams_per_client), [`client_key`](SseLayerBuilder::client_key) | none, none, peer IP | `429 Too Many Requests` with `Retry-After: 5` before the handler runs; a permit lives as long as its stream |
+//! | shutdown | [`shutdown`](SseLayerBuilder::shutdown), [`farewell`](SseLayerBuilder::farewell) | none | every stream sends the farewell and ends; new requests get `503` with `Retry-After: 5`; a graceful shutdown completes at once |
+//! | stats | [`stats`](SseLayerBuilder::stats) | the layer's own | [`SseStats`]: open, accepted, refused, closed by [reason](CloseReason), events and bytes; a debug log per stream open and close |
+//!
+//! A clean end is what a finished handler gives: an `EventSource`
+//! reconnects after its `retry` delay and sends `Last-Event-ID`, so a
+//! handler that can replay resumes without a gap.
+//!
+//! **Disconnects.** hyper notices at once a client that closes its
+//! connection (a FIN or a reset), even on a silent stream: [`closed`]
+//! resolves, sends fail with [`SseError::ConnectionClosed`], and a handler
+//! running inline is dropped with the connection. A client that vanishes
+//! without closing (a lost network, a dead host) is only found when a write
+//! fails; the heartbeat makes those writes, and the kernel reports the
+//! failure on the first write that meets a reset, or once TCP gives up
+//! retransmitting if the peer is unreachable.
+//!
+//! **Clients that read nothing.** Memory per stream stays bounded by the
+//! queue plus what hyper and the kernel buffer for the socket. A writer
+//! running in a task of its own gets [`SseError::Timeout`] after the send
+//! timeout. A handler sending inline runs only when the connection takes
+//! its next frame, so while the socket stays full it is paused (and so are
+//! the heartbeat and the time limits of that stream); it gets `Timeout` as
+//! soon as the client reads again, or is dropped when the connection closes.
+//! Such a client also holds up a graceful shutdown: bound the server's
+//! shutdown with a timeout of your own.
+//!
+//! **Where the layer goes.** The limits and the `503` apply to every request
+//! the layer wraps, so put `SseLayer` on the streaming routes rather than on
+//! the whole app. A browser's `EventSource` gives up for good on any status
+//! but `200`: after a `429` or a `503`, the page decides when to try again.
+//!
+//! [`closed`]: SseWriter::closed
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -84,11 +163,15 @@ mod headers;
 pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
+pub mod limit;
 mod queue;
 pub mod retry;
+pub mod shutdown;
+pub mod stats;
 pub mod stream_service;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+pub mod time_limit;
 mod writer;
 
 use axum::BoxError;
@@ -103,6 +186,10 @@ pub use crate::{
         InvalidLastEventId, LastEventId, LastEventIdLayer, LastEventIdRejection, LastEventIdService,
     },
     layer::{SseLayer, SseLayerBuilder},
+    limit::{ClientKey, StreamLimitLayer},
     retry::{RetryBody, RetryLayer},
+    shutdown::{ShutdownLayer, SseShutdown},
+    stats::{CloseReason, SseStats, StatsSnapshot},
+    time_limit::{TimeLimitBody, TimeLimitLayer},
     writer::{SseError, SseWriter, TrySendError},
 };

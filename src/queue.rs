@@ -5,21 +5,26 @@
 //! send appends the event's bytes, the body takes the whole buffer. That
 //! costs no allocation and no queue node per event, and coalescing comes for
 //! free. It is bounded by events and by bytes; writers that find it full
-//! wait on a [`Notify`] until the body drains it or goes away.
+//! wait on a [`Notify`] until the body drains it or goes away, for at most
+//! the send timeout: then the writer aborts the queue, which drops what it
+//! holds and ends the stream (the slow-consumer policy).
 
 use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
-/// How much a queue may hold before writers wait.
+/// How much a queue may hold before writers wait, and for how long they
+/// wait.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueLimits {
     pub(crate) max_events: usize,
     pub(crate) max_bytes: usize,
+    pub(crate) send_timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -35,8 +40,11 @@ struct State {
     buf: BytesMut,
     events: usize,
     writers: usize,
-    /// The body is gone: nothing queued will ever be read.
+    /// The body is gone, or the queue was aborted: nothing queued will ever
+    /// be read.
     closed: bool,
+    /// A writer gave up on a client too slow to read: the body ends.
+    aborted: bool,
     /// The body, waiting for bytes or for the last writer to go.
     reader: Option<Waker>,
 }
@@ -58,6 +66,7 @@ impl Queue {
                 events: 0,
                 writers: 1,
                 closed: false,
+                aborted: false,
                 reader: None,
             }),
             changed: Notify::new(),
@@ -131,6 +140,10 @@ impl Queue {
         self.lock().closed
     }
 
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.lock().aborted
+    }
+
     pub(crate) fn has_writers(&self) -> bool {
         self.lock().writers > 0
     }
@@ -154,14 +167,23 @@ impl Queue {
         }
     }
 
-    /// Everything queued, as one frame; `None` once the queue is empty and
-    /// every writer is gone.
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        let frame = {
+    /// The limits the queue was made with.
+    pub(crate) fn limits(&self) -> QueueLimits {
+        self.limits
+    }
+
+    /// Everything queued, as one frame with the number of events in it;
+    /// the end once the queue is empty and every writer is gone, or at once
+    /// when it was aborted.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
+        let (frame, events) = {
             let mut state = self.lock();
+            if state.aborted {
+                return Poll::Ready(Taken::Aborted);
+            }
             if state.buf.is_empty() {
                 if state.writers == 0 {
-                    return Poll::Ready(None);
+                    return Poll::Ready(Taken::Finished);
                 }
                 match &mut state.reader {
                     Some(waker) => waker.clone_from(cx.waker()),
@@ -169,24 +191,49 @@ impl Queue {
                 }
                 return Poll::Pending;
             }
-            state.events = 0;
-            state.buf.split().freeze()
+            let events = std::mem::take(&mut state.events);
+            (state.buf.split().freeze(), events)
         };
         self.changed.notify_waiters();
-        Poll::Ready(Some(frame))
+        Poll::Ready(Taken::Frame { frame, events })
     }
 
     /// The body is gone: drop what is queued and release every writer.
     pub(crate) fn close(&self) {
-        {
+        self.shut(false);
+    }
+
+    /// The client is too slow: drop what is queued, release every writer
+    /// and tell the body to end the stream.
+    pub(crate) fn abort(&self) {
+        self.shut(true);
+    }
+
+    fn shut(&self, abort: bool) {
+        let reader = {
             let mut state = self.lock();
             state.closed = true;
+            state.aborted |= abort;
             state.buf = BytesMut::new();
             state.events = 0;
-            state.reader = None;
-        }
+            state.reader.take()
+        };
         self.changed.notify_waiters();
+        if let (true, Some(reader)) = (abort, reader) {
+            reader.wake();
+        }
     }
+}
+
+/// What the body takes from the queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Everything queued, `events` events in all.
+    Frame { frame: Bytes, events: usize },
+    /// Every writer is gone and everything was taken.
+    Finished,
+    /// A writer gave up on the client: end the stream now.
+    Aborted,
 }
 
 /// The body's end of a queue: dropping it closes the queue.
@@ -194,7 +241,7 @@ impl Queue {
 pub(crate) struct QueueReader(pub(crate) Arc<Queue>);
 
 impl QueueReader {
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
         self.0.poll_take(cx)
     }
 }
@@ -213,10 +260,18 @@ mod tests {
     const LIMITS: QueueLimits = QueueLimits {
         max_events: 3,
         max_bytes: 10,
+        send_timeout: Duration::from_secs(30),
     };
 
+    /// The next frame, `Some(None)` at the end.
     fn take(queue: &Queue) -> Poll<Option<Bytes>> {
-        queue.poll_take(&mut Context::from_waker(noop_waker_ref()))
+        queue
+            .poll_take(&mut Context::from_waker(noop_waker_ref()))
+            .map(|taken| match taken {
+                Taken::Frame { frame, .. } => Some(frame),
+                Taken::Finished => None,
+                Taken::Aborted => panic!("aborted"),
+            })
     }
 
     #[test]
@@ -259,7 +314,7 @@ mod tests {
     async fn a_waiting_writer_goes_on_once_drained_and_fails_once_closed() {
         let queue = std::sync::Arc::new(Queue::new(QueueLimits {
             max_events: 1,
-            max_bytes: 100,
+            ..LIMITS
         }));
         queue.try_push(b"1\n\n").unwrap();
         let writer = tokio::spawn({
@@ -277,5 +332,31 @@ mod tests {
         queue.close();
         assert_eq!(writer.await.unwrap(), Err(PushError::Closed));
         queue.closed().await;
+    }
+
+    #[test]
+    fn frames_count_their_events() {
+        let queue = Queue::new(LIMITS);
+        queue.try_push(b"a\n\n").unwrap();
+        queue.try_push(b"b\n\n").unwrap();
+        let taken = queue.poll_take(&mut Context::from_waker(noop_waker_ref()));
+        assert_eq!(
+            taken,
+            Poll::Ready(Taken::Frame {
+                frame: Bytes::from("a\n\nb\n\n"),
+                events: 2
+            })
+        );
+    }
+
+    #[test]
+    fn an_aborted_queue_drops_its_bytes_and_ends_at_once() {
+        let queue = Queue::new(LIMITS);
+        queue.try_push(b"a\n\n").unwrap();
+        queue.abort();
+        assert_eq!(queue.try_push(b"b\n\n"), Err(PushError::Closed));
+        assert!(queue.is_closed());
+        let taken = queue.poll_take(&mut Context::from_waker(noop_waker_ref()));
+        assert_eq!(taken, Poll::Ready(Taken::Aborted));
     }
 }

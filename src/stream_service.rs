@@ -1,5 +1,6 @@
 //! The service and future shared by the layers that wrap event-stream bodies
-//! (heartbeat, retry): everything else passes through untouched.
+//! (heartbeat, retry, time limits): everything else passes through
+//! untouched.
 
 use std::{
     future::Future,
@@ -15,9 +16,10 @@ use crate::headers;
 
 /// How a layer changes the body of a `text/event-stream` response.
 ///
-/// Implemented by [`HeartbeatLayer`](crate::HeartbeatLayer) and
-/// [`RetryLayer`](crate::RetryLayer); not meant to be implemented outside
-/// this crate.
+/// Implemented by [`HeartbeatLayer`](crate::HeartbeatLayer),
+/// [`RetryLayer`](crate::RetryLayer) and
+/// [`TimeLimitLayer`](crate::TimeLimitLayer); not meant to be implemented
+/// outside this crate.
 pub trait WrapEventStream: Clone + sealed::Sealed {
     /// The body of every response under the layer.
     type Body<B>;
@@ -27,6 +29,15 @@ pub trait WrapEventStream: Clone + sealed::Sealed {
 
     /// `body`, left as it is.
     fn pass_through<B>(body: B) -> Self::Body<B>;
+
+    /// Wraps the body of `response`, an event stream if its content type
+    /// says so. A layer that needs more of the response than that (such as
+    /// what [`SseLayer`](crate::SseLayer) records about the stream) looks
+    /// here.
+    fn wrap_response<B>(&self, response: http::Response<B>) -> http::Response<Self::Body<B>> {
+        let is_event_stream = headers::is_event_stream(response.headers());
+        response.map(|body| self.wrap_body(body, is_event_stream))
+    }
 }
 
 /// An optional layer: `None` passes every body through.
@@ -42,6 +53,13 @@ impl<W: WrapEventStream> WrapEventStream for Option<W> {
 
     fn pass_through<B>(body: B) -> Self::Body<B> {
         W::pass_through(body)
+    }
+
+    fn wrap_response<B>(&self, response: http::Response<B>) -> http::Response<Self::Body<B>> {
+        match self {
+            Some(wrapper) => wrapper.wrap_response(response),
+            None => response.map(W::pass_through),
+        }
     }
 }
 
@@ -124,9 +142,6 @@ where
             .wrapper
             .take()
             .expect("EventStreamFuture polled after completion");
-        let is_event_stream = headers::is_event_stream(response.headers());
-        Poll::Ready(Ok(
-            response.map(|body| wrapper.wrap_body(body, is_event_stream))
-        ))
+        Poll::Ready(Ok(wrapper.wrap_response(response)))
     }
 }

@@ -3,11 +3,12 @@
 
 use std::{
     fmt,
+    future::Future,
     sync::{
         atomic::{AtomicU8, Ordering},
         Arc, Mutex, PoisonError,
     },
-    task::Waker,
+    task::{Poll, Waker},
 };
 
 use axum::response::{IntoResponse, Response};
@@ -161,7 +162,10 @@ impl StreamSlot {
 /// last clone of the writer is dropped.
 ///
 /// The queue between the writer and the client is bounded: `send` waits
-/// while it is full (backpressure), `try_send` hands the event back.
+/// while it is full (backpressure), `try_send` hands the event back. A send
+/// that waits longer than the layer's
+/// [send timeout](crate::SseLayerBuilder::send_timeout) gives up on the
+/// client: its stream is closed and the send returns [`SseError::Timeout`].
 pub struct SseWriter {
     queue: Arc<Queue>,
     slot: Arc<StreamSlot>,
@@ -195,6 +199,9 @@ impl SseWriter {
     ///   is sent and the stream does not start.
     /// - [`SseError::ResponseAlreadySent`] if the handler already answered
     ///   without the stream.
+    /// - [`SseError::Timeout`] if the queue stayed full for the send timeout
+    ///   (the client reads too slowly): the stream is closed, and later sends
+    ///   return [`SseError::ConnectionClosed`].
     /// - [`SseError::ConnectionClosed`] once the client is gone.
     pub async fn send(&mut self, event: Event) -> Result<(), SseError> {
         if let Some(err) = event.error() {
@@ -215,12 +222,40 @@ impl SseWriter {
 
     async fn push(&mut self, wire: &[u8]) -> Result<(), SseError> {
         self.slot.start()?;
-        // Most sends find room: no waiting machinery for them.
-        let queued = match self.queue.try_push(wire) {
-            Err(PushError::Full) => self.queue.push(wire).await,
-            done => done,
-        };
-        queued.map_err(|_| SseError::ConnectionClosed)
+        // Most sends find room: no waiting machinery (and no timer) for them.
+        match self.queue.try_push(wire) {
+            Ok(()) => Ok(()),
+            Err(PushError::Closed) => Err(SseError::ConnectionClosed),
+            Err(PushError::Full) => self.push_slow(wire).await,
+        }
+    }
+
+    /// Waits for room, for at most the send timeout; past it the client is
+    /// too slow, and its stream is closed.
+    ///
+    /// The deadline is checked first: a handler sending inline is polled
+    /// only when the connection takes the next frame, so when it finally
+    /// is, room is there, and only the time it waited tells a slow client.
+    async fn push_slow(&self, wire: &[u8]) -> Result<(), SseError> {
+        let limit = self.queue.limits().send_timeout;
+        let deadline = tokio::time::sleep(limit);
+        let push = self.queue.push(wire);
+        tokio::pin!(deadline, push);
+        let pushed = std::future::poll_fn(|cx| {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            push.as_mut().poll(cx).map(Some)
+        });
+        match pushed.await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(_)) => Err(SseError::ConnectionClosed),
+            None => {
+                tracing::debug!(?limit, "SSE client too slow; closing its stream");
+                self.queue.abort();
+                Err(SseError::Timeout)
+            }
+        }
     }
 
     /// Sends one event if the queue has room, without waiting.
@@ -308,6 +343,10 @@ pub enum SseError {
     ResponseAlreadySent,
     /// A field of the event was refused; nothing was sent.
     InvalidEvent(EventError),
+    /// The client read too slowly: the queue to it stayed full for the send
+    /// timeout. Its stream was closed and what was queued dropped; later
+    /// sends return [`ConnectionClosed`](Self::ConnectionClosed).
+    Timeout,
 }
 
 impl fmt::Display for SseError {
@@ -319,6 +358,9 @@ impl fmt::Display for SseError {
                  send events before returning a response",
             ),
             Self::InvalidEvent(err) => write!(f, "invalid SSE event: {err}"),
+            Self::Timeout => f.write_str(
+                "the SSE client read too slowly: the send timed out and the stream was closed",
+            ),
         }
     }
 }
@@ -327,7 +369,7 @@ impl std::error::Error for SseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::InvalidEvent(err) => Some(err),
-            Self::ConnectionClosed | Self::ResponseAlreadySent => None,
+            Self::ConnectionClosed | Self::ResponseAlreadySent | Self::Timeout => None,
         }
     }
 }

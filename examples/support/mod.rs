@@ -2,8 +2,10 @@
 //! environment, binding to loopback, stopping on Ctrl-C or SIGTERM.
 #![allow(dead_code)] // each example uses part of it
 
-use std::{env, str::FromStr};
+use std::{env, future::IntoFuture, str::FromStr, time::Duration};
 
+use axum::Router;
+use axum_sse::SseShutdown;
 use tokio::net::TcpListener;
 
 /// Logs to stderr; `RUST_LOG` overrides the default filter.
@@ -48,4 +50,32 @@ pub async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = terminate => {} }
     tracing::info!("shutting down");
+}
+
+/// How long a graceful shutdown may wait for connections after every event
+/// stream ended: a client that reads nothing at all can hold its connection
+/// until its socket gives up.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Serves `app` until Ctrl-C or SIGTERM. Then `shutdown` ends every open
+/// event stream (each client gets the farewell event, and new requests a
+/// `503`), so the graceful shutdown completes at once; after [`GRACE`] the
+/// server stops anyway.
+pub async fn serve_until_signal(listener: TcpListener, app: Router, shutdown: SseShutdown) {
+    let trigger = shutdown.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            trigger.trigger();
+        })
+        .into_future();
+    let grace_over = async {
+        shutdown.triggered().await;
+        tokio::time::sleep(GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.expect("server error"),
+        () = grace_over => tracing::warn!("connections still open after {GRACE:?}; stopping anyway"),
+    }
+    tracing::info!("stopped");
 }

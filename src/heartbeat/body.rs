@@ -106,7 +106,7 @@ where
 /// Where the bytes sent so far stand in the event-stream grammar: only at
 /// the start of a block may anything be inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Position {
+pub(crate) enum Position {
     /// After a blank line (or at the very start).
     BlockStart,
     /// After a blank line that ended with CR: an LF next completes it.
@@ -120,13 +120,13 @@ enum Position {
 }
 
 impl Position {
-    fn between_events(self) -> bool {
+    pub(crate) fn between_events(self) -> bool {
         matches!(self, Self::BlockStart | Self::BlockStartAfterCr)
     }
 
     /// Moves past `data`. Only the trailing run of line breaks matters, so
     /// only that is read.
-    fn advance(&mut self, data: &[u8]) {
+    pub(crate) fn advance(&mut self, data: &[u8]) {
         let tail = match data.iter().rposition(|&b| b != b'\r' && b != b'\n') {
             Some(last_content) => {
                 *self = Self::InLine;

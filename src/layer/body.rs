@@ -2,10 +2,14 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{ready, Context, Poll},
 };
 
-use crate::queue::QueueReader;
+use crate::{
+    queue::{QueueReader, Taken},
+    stats::{CloseReason, StreamRecord},
+};
 use axum::BoxError;
 use bytes::Bytes;
 use http::Response;
@@ -24,15 +28,16 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F, B> {
-        Inner { #[pin] body: B },
+        // `record`: the handler's own event stream (a stream-style body).
+        Inner { #[pin] body: B, record: Option<Arc<StreamRecord>> },
         Stream { stream: WriterStream<F> },
     }
 }
 
 impl<F, B> ResponseBody<F, B> {
-    pub(crate) fn inner(body: B) -> Self {
+    pub(crate) fn inner(body: B, record: Option<Arc<StreamRecord>>) -> Self {
         Self {
-            kind: Kind::Inner { body },
+            kind: Kind::Inner { body, record },
         }
     }
 
@@ -57,21 +62,37 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project().kind.project() {
-            KindProj::Inner { body } => body.poll_frame(cx).map_err(Into::into),
+            KindProj::Inner { body, record: None } => body.poll_frame(cx).map_err(Into::into),
+            KindProj::Inner {
+                body,
+                record: Some(record),
+            } => {
+                let frame = ready!(body.poll_frame(cx));
+                match &frame {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            record.sent(0, data.len());
+                        }
+                    }
+                    Some(Err(_)) => record.end(CloseReason::Error),
+                    None => record.end(CloseReason::Finished),
+                }
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
             KindProj::Stream { stream } => stream.poll_frame(cx).map(|frame| frame.map(Ok)),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Inner { body, .. } => body.is_end_stream(),
             Kind::Stream { stream } => stream.ended,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Inner { body } => body.size_hint(),
+            Kind::Inner { body, .. } => body.size_hint(),
             Kind::Stream { .. } => SizeHint::default(),
         }
     }
@@ -97,14 +118,20 @@ impl<F, B> fmt::Debug for ResponseBody<F, B> {
 pub(crate) struct WriterStream<F> {
     handler: Option<Pin<Box<F>>>,
     reader: QueueReader,
+    record: Arc<StreamRecord>,
     ended: bool,
 }
 
 impl<F> WriterStream<F> {
-    pub(crate) fn new(handler: Option<Pin<Box<F>>>, reader: QueueReader) -> Self {
+    pub(crate) fn new(
+        handler: Option<Pin<Box<F>>>,
+        reader: QueueReader,
+        record: Arc<StreamRecord>,
+    ) -> Self {
         Self {
             handler,
             reader,
+            record,
             ended: false,
         }
     }
@@ -120,13 +147,35 @@ impl<F> WriterStream<F> {
             }
         }
         match ready!(self.reader.poll_take(cx)) {
-            Some(frame) => Poll::Ready(Some(Frame::data(frame))),
+            Taken::Frame { frame, events } => {
+                self.record.sent(events, frame.len());
+                Poll::Ready(Some(Frame::data(frame)))
+            }
             // Every writer is gone; the handler may still be finishing.
-            None if self.handler.is_some() => Poll::Pending,
-            None => {
+            Taken::Finished if self.handler.is_some() => Poll::Pending,
+            Taken::Finished => {
                 self.ended = true;
+                self.record.end(CloseReason::Finished);
                 Poll::Ready(None)
             }
+            // A writer gave up on a client too slow to read.
+            Taken::Aborted => {
+                self.ended = true;
+                self.handler = None;
+                self.record.end(CloseReason::SlowConsumer);
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl<F> Drop for WriterStream<F> {
+    fn drop(&mut self) {
+        // A writer gave up on the client while the connection could not
+        // even take the body's next frame (the client reads nothing): the
+        // slow-consumer policy closed the stream, whoever drops it.
+        if !self.ended && self.reader.0.is_aborted() {
+            self.record.end(CloseReason::SlowConsumer);
         }
     }
 }

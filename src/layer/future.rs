@@ -12,7 +12,11 @@ use super::{
     body::{report_late_answer, WriterStream},
     ResponseBody,
 };
-use crate::{headers, writer::StreamSlot};
+use crate::{
+    headers,
+    stats::{SseStats, StreamRecord},
+    writer::StreamSlot,
+};
 
 /// The response future of [`SseService`](super::SseService).
 ///
@@ -23,14 +27,21 @@ pub struct ResponseFuture<F> {
     handler: Option<Pin<Box<F>>>,
     slot: Arc<StreamSlot>,
     version: Version,
+    stats: SseStats,
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(handler: F, slot: Arc<StreamSlot>, version: Version) -> Self {
+    pub(crate) fn new(
+        handler: F,
+        slot: Arc<StreamSlot>,
+        version: Version,
+        stats: SseStats,
+    ) -> Self {
         Self {
             handler: Some(Box::pin(handler)),
             slot,
             version,
+            stats,
         }
     }
 
@@ -39,16 +50,24 @@ impl<F> ResponseFuture<F> {
             .slot
             .take_reader()
             .expect("a started stream has a reader until the layer takes it");
-        let mut response = Response::new(ResponseBody::stream(WriterStream::new(handler, reader)));
+        let record = StreamRecord::open(&self.stats);
+        let stream = WriterStream::new(handler, reader, Arc::clone(&record));
+        let mut response = Response::new(ResponseBody::stream(stream));
         headers::insert_sse_headers(response.headers_mut(), Some(self.version));
+        // For the layers around: time limits and shutdown say why it ends.
+        response.extensions_mut().insert(record);
         response
     }
 
     fn pass_through<B>(&self, response: Response<B>) -> Response<ResponseBody<F, B>> {
-        let mut response = response.map(ResponseBody::inner);
-        if headers::is_event_stream(response.headers()) {
-            headers::insert_sse_headers(response.headers_mut(), Some(self.version));
+        if !headers::is_event_stream(response.headers()) {
+            return response.map(|body| ResponseBody::inner(body, None));
         }
+        let record = StreamRecord::open(&self.stats);
+        let mut response =
+            response.map(|body| ResponseBody::inner(body, Some(Arc::clone(&record))));
+        headers::insert_sse_headers(response.headers_mut(), Some(self.version));
+        response.extensions_mut().insert(record);
         response
     }
 }

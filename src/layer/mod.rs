@@ -17,12 +17,18 @@
 //! Customised:
 //!
 //! ```
+//! use std::time::Duration;
 //! use axum::{routing::get, Router};
 //! use axum_sse::{Event, SseLayer, SseWriter};
 //!
 //! let layer = SseLayer::builder()
 //!     .max_queued_events(16)         // events queued before `send` waits
 //!     .max_queued_bytes(16 * 1024)   // bytes queued before `send` waits
+//!     .send_timeout(Duration::from_secs(10)) // then the client is too slow
+//!     .heartbeat(Duration::from_secs(15))
+//!     .idle_timeout(Duration::from_secs(600))
+//!     .max_duration(Duration::from_secs(3600))
+//!     .max_streams(10_000)
 //!     .build();
 //! let app: Router = Router::new()
 //!     .route("/events", get(|mut sse: SseWriter| async move {
@@ -34,31 +40,32 @@
 //! [`SseWriter`]: crate::SseWriter
 
 mod body;
+mod builder;
 mod future;
 mod service;
 
-pub use self::{body::ResponseBody, future::ResponseFuture, service::SseService};
-
-use std::time::Duration;
+pub use self::{
+    body::ResponseBody, builder::SseLayerBuilder, future::ResponseFuture, service::SseService,
+};
 
 use tower::Layer;
 
 use crate::{
-    queue::QueueLimits, stream_service::EventStreamService, HeartbeatLayer, LastEventIdLayer,
-    LastEventIdService, RetryLayer,
+    limit::StreamLimitService, queue::QueueLimits, shutdown::ShutdownService,
+    stream_service::EventStreamService, HeartbeatLayer, LastEventIdLayer, LastEventIdService,
+    RetryLayer, ShutdownLayer, SseStats, StreamLimitLayer, TimeLimitLayer,
 };
-
-/// Events a writer may queue before `send` waits, by default.
-const DEFAULT_MAX_QUEUED_EVENTS: usize = 1024;
-/// Bytes a writer may queue before `send` waits, by default.
-const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024;
 
 /// Serves [`SseWriter`](crate::SseWriter) streams and sets the SSE headers on
 /// every `text/event-stream` response of the routes it wraps; with the
-/// [builder](SseLayer::builder), also heartbeats, a `retry` advice and the
-/// rules for `Last-Event-ID`.
+/// [builder](SseLayer::builder), also heartbeats, a `retry` advice, the
+/// rules for `Last-Event-ID`, time limits, stream limits and a graceful
+/// shutdown.
 ///
 /// For each request it:
+/// - answers `503` once its [shutdown](SseLayerBuilder::shutdown) was
+///   triggered, and `429` when a [stream limit](SseLayerBuilder::max_streams)
+///   is reached, before the handler runs;
 /// - reads the request's `Last-Event-ID` (see [`LastEventIdLayer`]);
 /// - lets the handler extract an [`SseWriter`](crate::SseWriter);
 /// - answers `200` with the SSE headers as soon as the writer starts the
@@ -67,8 +74,9 @@ const DEFAULT_MAX_QUEUED_BYTES: usize = 64 * 1024;
 /// - adds `Cache-Control: no-cache`, `X-Accel-Buffering: no` and, on
 ///   HTTP/1.x, `Connection: keep-alive` to every event stream, including
 ///   axum's own `Sse` and [`SseBody`](crate::SseBody);
-/// - starts every event stream with the `retry` advice and sends heartbeats
-///   on idle streams, if configured.
+/// - starts every event stream with the `retry` advice, sends heartbeats on
+///   idle streams and ends streams past their time limits, if configured;
+/// - counts streams in its [`SseStats`].
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SseLayer {
@@ -76,6 +84,10 @@ pub struct SseLayer {
     heartbeat: Option<HeartbeatLayer>,
     retry: Option<RetryLayer>,
     last_event_id: LastEventIdLayer,
+    time_limit: Option<TimeLimitLayer>,
+    stream_limit: Option<StreamLimitLayer>,
+    shutdown: Option<ShutdownLayer>,
+    stats: SseStats,
 }
 
 impl SseLayer {
@@ -86,17 +98,14 @@ impl SseLayer {
 
     /// Starts configuring a layer.
     pub fn builder() -> SseLayerBuilder {
-        SseLayerBuilder {
-            layer: Self {
-                limits: QueueLimits {
-                    max_events: DEFAULT_MAX_QUEUED_EVENTS,
-                    max_bytes: DEFAULT_MAX_QUEUED_BYTES,
-                },
-                heartbeat: None,
-                retry: None,
-                last_event_id: LastEventIdLayer::new(),
-            },
-        }
+        SseLayerBuilder::new()
+    }
+
+    /// The counters of the streams this layer serves (shared with its
+    /// clones, and with the handle given to
+    /// [`SseLayerBuilder::stats`], if any).
+    pub fn stats(&self) -> SseStats {
+        self.stats.clone()
     }
 }
 
@@ -107,11 +116,20 @@ impl Default for SseLayer {
 }
 
 /// The stack an [`SseLayer`] puts around a service, outermost first:
-/// Last-Event-ID, retry, heartbeat, then the writer and headers.
+/// Last-Event-ID, shutdown, stream limits, retry, heartbeat, time limits
+/// (inside the heartbeat, so heartbeats are not activity), then the writer
+/// and headers.
 pub type SseStack<S> = LastEventIdService<
-    EventStreamService<
-        EventStreamService<SseService<S>, Option<HeartbeatLayer>>,
-        Option<RetryLayer>,
+    ShutdownService<
+        StreamLimitService<
+            EventStreamService<
+                EventStreamService<
+                    EventStreamService<SseService<S>, Option<TimeLimitLayer>>,
+                    Option<HeartbeatLayer>,
+                >,
+                Option<RetryLayer>,
+            >,
+        >,
     >,
 >;
 
@@ -119,84 +137,43 @@ impl<S> Layer<S> for SseLayer {
     type Service = SseStack<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let service = SseService::new(inner, self.limits);
+        let service = SseService::new(inner, self.limits, self.stats.clone());
+        let service = EventStreamService::new(service, self.time_limit);
         let service = EventStreamService::new(service, self.heartbeat.clone());
         let service = EventStreamService::new(service, self.retry.clone());
+        let service = StreamLimitService::new(service, self.stream_limit.clone());
+        let service = ShutdownService::new(service, self.shutdown.clone());
         self.last_event_id.layer(service)
     }
 }
 
-/// Configures an [`SseLayer`]; made by [`SseLayer::builder`].
-///
-/// ```
-/// use std::time::Duration;
-/// use axum_sse::{LastEventIdLayer, SseLayer};
-///
-/// let layer = SseLayer::builder()
-///     .heartbeat(Duration::from_secs(15))
-///     .retry(Duration::from_secs(3))
-///     .last_event_id(LastEventIdLayer::new().query_param("lastEventId"))
-///     .build();
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct SseLayerBuilder {
-    layer: SseLayer,
-}
+#[cfg(test)]
+mod tests {
+    use std::{convert::Infallible, future::Future, pin::Pin};
 
-impl SseLayerBuilder {
-    /// Sets how many events a writer may queue for a client before
-    /// [`send`](crate::SseWriter::send) waits. Default: 1024. Zero is taken
-    /// as one.
-    pub fn max_queued_events(mut self, events: usize) -> Self {
-        self.layer.limits.max_events = events.max(1);
-        self
-    }
+    use axum::body::Body;
+    use http::Response;
 
-    /// Sets how many bytes of events a writer may queue for a client before
-    /// [`send`](crate::SseWriter::send) waits. Default: 64 KiB. An event
-    /// larger than this still goes out, alone.
-    ///
-    /// Everything queued leaves as one body frame, so this is also the
-    /// largest write a burst of events turns into.
-    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
-        self.layer.limits.max_bytes = bytes.max(1);
-        self
-    }
+    use super::*;
 
-    /// Sends a heartbeat on event streams idle for an interval: pass the
-    /// interval, or a [`HeartbeatLayer`] to choose the message. Default: no
-    /// heartbeat. 15 seconds is a common choice: below the idle timeouts of
-    /// most proxies, and it bounds how long a vanished client goes unnoticed.
-    pub fn heartbeat(mut self, heartbeat: impl Into<HeartbeatLayer>) -> Self {
-        self.layer.heartbeat = Some(heartbeat.into());
-        self
-    }
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
 
-    /// Starts every event stream with `retry: <ms>`, the delay clients wait
-    /// before reconnecting. Default: none (browsers then pick their own,
-    /// typically 3 seconds).
-    pub fn retry(mut self, delay: Duration) -> Self {
-        self.layer.retry = Some(RetryLayer::new(delay));
-        self
-    }
+    type Handler = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
-    /// Sets the rules for reading `Last-Event-ID`. Default:
-    /// [`LastEventIdLayer::new`] (the header only, at most 1024 bytes, an
-    /// invalid id treated as absent).
-    pub fn last_event_id(mut self, rules: LastEventIdLayer) -> Self {
-        self.layer.last_event_id = rules;
-        self
-    }
-
-    /// Builds the layer.
-    pub fn build(self) -> SseLayer {
-        self.layer
-    }
-}
-
-impl Default for SseLayerBuilder {
-    fn default() -> Self {
-        SseLayer::builder()
+    #[test]
+    fn bodies_and_futures_are_send() {
+        // `Sync` when the inner body is (axum's `Body` is not).
+        assert_send_sync::<crate::TimeLimitBody<String>>();
+        assert_send_sync::<crate::limit::StreamLimitBody<String>>();
+        assert_send_sync::<crate::shutdown::ShutdownBody<String>>();
+        assert_send::<crate::shutdown::ShutdownBody<Body>>();
+        assert_send::<crate::limit::StreamLimitFuture<Handler, Body>>();
+        assert_send::<crate::shutdown::ShutdownFuture<Handler, Body>>();
+        assert_send::<ResponseFuture<Handler>>();
+        assert_send::<ResponseBody<Handler, Body>>();
+        assert_send_sync::<SseLayer>();
+        assert_send_sync::<crate::SseShutdown>();
+        assert_send_sync::<crate::SseStats>();
     }
 }

@@ -7,18 +7,23 @@ use http::{Request, Response};
 use tower::Service;
 
 use super::ResponseFuture;
-use crate::{extract::WriterSlot, queue::QueueLimits, writer::StreamSlot};
+use crate::{extract::WriterSlot, queue::QueueLimits, writer::StreamSlot, SseStats};
 
 /// The service made by [`SseLayer`](super::SseLayer).
 #[derive(Debug, Clone)]
 pub struct SseService<S> {
     inner: S,
     limits: QueueLimits,
+    stats: SseStats,
 }
 
 impl<S> SseService<S> {
-    pub(crate) fn new(inner: S, limits: QueueLimits) -> Self {
-        Self { inner, limits }
+    pub(crate) fn new(inner: S, limits: QueueLimits, stats: SseStats) -> Self {
+        Self {
+            inner,
+            limits,
+            stats,
+        }
     }
 
     /// The wrapped service.
@@ -56,6 +61,6 @@ where
         request
             .extensions_mut()
             .insert(WriterSlot(Arc::clone(&slot)));
-        ResponseFuture::new(self.inner.call(request), slot, version)
+        ResponseFuture::new(self.inner.call(request), slot, version, self.stats.clone())
     }
 }

@@ -1,0 +1,74 @@
+use std::task::{Context, Poll};
+
+use http::{Request, Response, StatusCode};
+use tower::Service;
+
+use super::{StreamLimitBody, StreamLimitFuture, StreamLimitLayer};
+use crate::answer::retry_later;
+
+/// The service made by [`StreamLimitLayer`].
+#[derive(Debug, Clone)]
+pub struct StreamLimitService<S> {
+    inner: S,
+    // `None`: no limit configured (in an `SseLayer`); all passes through.
+    limit: Option<StreamLimitLayer>,
+}
+
+impl<S> StreamLimitService<S> {
+    pub(crate) fn new(inner: S, limit: Option<StreamLimitLayer>) -> Self {
+        Self {
+            inner,
+            limit: limit.filter(StreamLimitLayer::is_set),
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StreamLimitService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<StreamLimitBody<ResBody>>;
+    type Error = S::Error;
+    type Future = StreamLimitFuture<S::Future, ResBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let Some(limit) = &self.limit else {
+            return StreamLimitFuture::inner(self.inner.call(request), None);
+        };
+        let (parts, body) = request.into_parts();
+        let admitted = limit.admit(&parts);
+        let request = Request::from_parts(parts, body);
+        match admitted {
+            Ok(permit) => StreamLimitFuture::inner(self.inner.call(request), Some(permit)),
+            Err(refusal) => {
+                tracing::debug!(refusal, "request refused by a stream limit");
+                if let Some(stats) = &limit.stats {
+                    stats.reject_by_limit();
+                }
+                let answer =
+                    retry_later(StatusCode::TOO_MANY_REQUESTS, refusal, &limit.retry_after);
+                StreamLimitFuture::refused(answer.map(|body| StreamLimitBody::new(body, None)))
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+use std::task::{Context, Poll};
+
+use http::{Request, Response, StatusCode};
+use tower::Service;
+
+use super::{body::Watch, ShutdownBody, ShutdownFuture, ShutdownLayer};
+use crate::answer::retry_later;
+
+/// The service made by [`ShutdownLayer`].
+#[derive(Debug, Clone)]
+pub struct ShutdownService<S> {
+    inner: S,
+    // `None`: no shutdown configured (in an `SseLayer`); all passes through.
+    layer: Option<ShutdownLayer>,
+}
+
+impl<S> ShutdownService<S> {
+    pub(crate) fn new(inner: S, layer: Option<ShutdownLayer>) -> Self {
+        Self { inner, layer }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ShutdownService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ShutdownBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ShutdownFuture<S::Future, ResBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let Some(layer) = &self.layer else {
+            return ShutdownFuture::inner(self.inner.call(request), None);
+        };
+        if layer.shutdown.is_triggered() {
+            tracing::debug!("request refused: shutting down");
+            if let Some(stats) = &layer.stats {
+                stats.reject_by_shutdown();
+            }
+            let answer = retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+                &layer.retry_after,
+            );
+            return ShutdownFuture::refused(answer.map(ShutdownBody::pass_through));
+        }
+        let watch = Watch {
+            shutdown: layer.shutdown.clone(),
+            farewell: layer.farewell.clone(),
+        };
+        ShutdownFuture::inner(self.inner.call(request), Some(watch))
+    }
+}
