@@ -241,6 +241,12 @@ pub(crate) enum Taken {
 pub(crate) struct QueueReader(pub(crate) Arc<Queue>);
 
 impl QueueReader {
+    /// Drops the body's waker: until `poll_take` waits again, queued events
+    /// wake nobody.
+    pub(crate) fn forget_waker(&self) {
+        self.0.lock().reader = None;
+    }
+
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
         self.0.poll_take(cx)
     }

@@ -141,6 +141,10 @@ impl<F> WriterStream<F> {
         F: Future<Output = Result<Response<B>, E>>,
     {
         if let Some(handler) = &mut self.handler {
+            // The handler runs on this very task: its sends must not wake
+            // it again (a wasted poll of the whole connection per frame).
+            // `poll_take` below registers the waker anew if it waits.
+            self.reader.forget_waker();
             if let Poll::Ready(output) = handler.as_mut().poll(cx) {
                 self.handler = None;
                 report_late_answer(output);
