@@ -33,6 +33,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off) over hyper-util's HTTP client |
+//! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
 //! # How a request flows
@@ -46,7 +47,10 @@
 //!   a later send returns [`SseError::ResponseAlreadySent`].
 //! - The first send starts the stream: the layer answers `200` with the SSE
 //!   headers at once and keeps driving the handler, which goes on sending.
-//!   Its return value is then discarded (an error status is logged).
+//!   Its return value is then discarded (an error status is logged). The
+//!   handler is polled from the response body, on the connection's own
+//!   task: no task is spawned per stream, and when the connection goes the
+//!   handler goes with it.
 //! - A handler may move the writer into a task of its own and return a
 //!   success: the stream starts then, and ends when the last writer is
 //!   dropped.
@@ -54,8 +58,9 @@
 //!   client is slow. When the client leaves, sends fail with
 //!   [`SseError::ConnectionClosed`] and [`closed`](SseWriter::closed)
 //!   resolves.
-//! - Events ready at the same time leave as one body frame, up to a byte
-//!   budget, so a burst of small events costs one write.
+//! - The queue is one byte buffer per stream: a send appends the event's
+//!   bytes, the body takes everything queued as one frame. A burst of small
+//!   events costs one write, and sending allocates nothing.
 //!
 //! A handler that already has a `Stream` of events returns an [`SseBody`]
 //! instead; it needs no writer.
@@ -67,6 +72,32 @@
 //! buffer the stream), and `Connection: keep-alive` on HTTP/1.x requests
 //! only (the header is illegal in HTTP/2). Values the handler set itself are
 //! kept. Other responses pass through untouched.
+//!
+//! # Layer ordering, and tower-http
+//!
+//! [`SseLayer`] stacks its parts in the one order that works, outermost
+//! first: Last-Event-ID (it may answer `400` before anything runs),
+//! shutdown (`503`), stream limits (`429`), retry (its field must come
+//! first on the wire), heartbeat, time limits (inside the heartbeat, so a
+//! heartbeat is not activity), then the writer and the headers. Mounting
+//! the parts one by one, keep that order: `Router::layer` wraps what was
+//! added before it, so the layer added last is the outermost.
+//!
+//! With tower-http:
+//!
+//! - **Compression**: `CompressionLayer` skips `text/event-stream` by
+//!   default (its `DefaultPredicate`), and should: a compressor buffers, and
+//!   a buffered event arrives late. Keep that predicate if you customise it.
+//! - **Timeouts**: `TimeoutLayer` bounds the time until the response
+//!   future resolves. Ours resolves as soon as the handler starts the
+//!   stream, so it never cuts a stream, only a handler slow to start one.
+//!   A body timeout (`ResponseBodyTimeoutLayer`) ends a stream silent for
+//!   longer than its limit: give such streams a shorter heartbeat, or use
+//!   [`TimeLimitLayer`] for stream lifetimes instead.
+//! - **CORS**: a cross-origin `EventSource` sends a simple `GET` (with
+//!   credentials when `withCredentials` is set); `CorsLayer` on the route
+//!   answers it like any other request. Mount CORS outside [`SseLayer`] so
+//!   its headers also reach the `429`/`503` answers.
 //!
 //! # Running in production
 //!
