@@ -14,12 +14,12 @@ use std::{
 };
 
 use axum::{http::StatusCode, routing::get, Router};
-use common::{fetch, read_until};
+use common::{eventually, fetch, never_reading_client, read_until, serve_with_peer_addr, Live};
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpSocket, TcpStream},
+    net::TcpStream,
     sync::oneshot,
     time::Instant,
 };
@@ -29,45 +29,6 @@ use axum_sse::{
     CloseReason, Event, EventError, HeartbeatLayer, LastEventIdLayer, ShutdownLayer, SseError,
     SseLayer, SseShutdown, SseWriter,
 };
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Counts handlers still running.
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicUsize>);
-
-struct LiveGuard(Arc<AtomicUsize>);
-
-impl Live {
-    fn enter(&self) -> LiveGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        LiveGuard(Arc::clone(&self.0))
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// Values that would split a field and inject another if written as they
 /// are.
@@ -129,7 +90,7 @@ async fn cr_lf_and_nul_in_every_field_inject_nothing() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
+    let addr = serve_with_peer_addr(app).await;
     let body = fetch(addr, "/").await.into_body();
     let decoded: Vec<DecodedEvent> = EventStream::from_body(body)
         .map(Result::unwrap)
@@ -215,7 +176,7 @@ async fn a_1_mb_last_event_id_is_answered_without_a_panic() {
             get(|| async { "unreachable" }).layer(LastEventIdLayer::new().reject_invalid()),
         )
         .layer(SseLayer::new());
-    let addr = serve(app).await;
+    let addr = serve_with_peer_addr(app).await;
 
     // 1 MB: past hyper's limit for a request head, refused by hyper itself.
     let huge = "7".repeat(1024 * 1024);
@@ -273,7 +234,7 @@ async fn thousands_of_connections_opened_and_dropped_at_once() {
         .build();
     let stats = layer.stats();
     let app = Router::new().route("/", get(handler)).layer(layer);
-    let addr = serve(app).await;
+    let addr = serve_with_peer_addr(app).await;
 
     let start = Instant::now();
     // All at once, each its own way of leaving.
@@ -330,18 +291,6 @@ async fn thousands_of_connections_opened_and_dropped_at_once() {
     assert_eq!(read_until(&mut body, "\n\n").await, "data: hello\n\n");
 }
 
-/// A client that sends its request and then reads nothing.
-async fn never_reading_client(addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut client = socket.connect(addr).await.unwrap();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    client
-}
-
 #[tokio::test(start_paused = true)]
 async fn clients_that_never_read_time_out_their_writers_with_bounded_memory() {
     const CLIENTS: usize = 50;
@@ -370,11 +319,11 @@ async fn clients_that_never_read_time_out_their_writers_with_bounded_memory() {
         .build();
     let stats = layer.stats();
     let app = Router::new().route("/", get(handler)).layer(layer);
-    let addr = serve(app).await;
+    let addr = serve_with_peer_addr(app).await;
 
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
-        clients.push(never_reading_client(addr).await);
+        clients.push(never_reading_client(addr, "/").await);
     }
     for _ in 0..CLIENTS {
         let err = tokio::time::timeout(Duration::from_secs(60), results_rx.recv())
@@ -424,8 +373,8 @@ async fn an_inline_handler_of_a_client_that_never_reads_is_paused_then_dropped()
     let layer = SseLayer::new();
     let stats = layer.stats();
     let app = Router::new().route("/", get(handler)).layer(layer);
-    let addr = serve(app).await;
-    let client = never_reading_client(addr).await;
+    let addr = serve_with_peer_addr(app).await;
+    let client = never_reading_client(addr, "/").await;
     let mut last = usize::MAX;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -467,7 +416,7 @@ async fn stream_limits_hold_against_a_flood_from_one_client() {
             }),
         )
         .layer(layer);
-    let addr = serve(app).await;
+    let addr = serve_with_peer_addr(app).await;
     let statuses: Vec<(StatusCode, Option<hyper::body::Incoming>)> = stream::iter(0..FLOOD)
         .map(|_| async move {
             let response = fetch(addr, "/").await;

@@ -3,28 +3,15 @@
 
 mod common;
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{http::StatusCode, routing::get, Router};
 use bytes::BytesMut;
-use common::{fetch, next_data, read_until};
+use common::{answer, eventually, fetch, never_reading_client, next_data, read_until, reply, Live};
 use futures_util::{stream, StreamExt};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpSocket},
-    sync::oneshot,
-    task::JoinHandle,
-    time::Instant,
-};
+use tokio::{io::AsyncReadExt, net::TcpListener, task::JoinHandle, time::Instant};
 
 use axum_sse::{
     CloseReason, Event, SseBody, SseError, SseLayer, SseShutdown, SseWriter, StatsSnapshot,
@@ -50,51 +37,6 @@ async fn serve(app: Router, shutdown: Option<SseShutdown>) -> (SocketAddr, JoinH
         }
     });
     (addr, server)
-}
-
-/// Counts live values: a handler holds one to show it is still running.
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicUsize>);
-
-struct LiveGuard(Arc<AtomicUsize>);
-
-impl Live {
-    fn enter(&self) -> LiveGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        LiveGuard(Arc::clone(&self.0))
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Waits (up to `limit`) until `done` holds.
-async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-type Reply<T> = Arc<Mutex<Option<oneshot::Sender<T>>>>;
-
-fn reply<T>() -> (Reply<T>, oneshot::Receiver<T>) {
-    let (tx, rx) = oneshot::channel();
-    (Arc::new(Mutex::new(Some(tx))), rx)
-}
-
-fn answer<T>(reply: &Reply<T>, value: T) {
-    if let Some(tx) = reply.lock().unwrap().take() {
-        let _ = tx.send(value);
-    }
 }
 
 /// Each frame with the (virtual) second it arrived at, until the body ends
@@ -146,17 +88,6 @@ fn assert_closed(stats: &StatsSnapshot, expected: &[(CloseReason, u64)]) {
 }
 
 // ---------------------------------------------------------------- slow consumer
-
-/// A client that sends its request and reads nothing, with a small receive
-/// buffer.
-async fn never_reading_client(addr: SocketAddr, path: &str) -> tokio::net::TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut client = socket.connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
-    client.write_all(request.as_bytes()).await.unwrap();
-    client
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_consumer_is_bounded_then_closed() {

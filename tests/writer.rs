@@ -16,22 +16,11 @@ use axum::{
     routing::get,
     Router,
 };
-use common::{fetch, get_h2, next_data, read_to_end, read_until, serve};
+use common::{answer, fetch, get_h2, next_data, read_to_end, read_until, reply, serve};
 use futures_util::stream;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::oneshot};
 
 use axum_sse::{Event, SseBody, SseError, SseLayer, SseWriter, TrySendError};
-
-type Reply<T> = Arc<Mutex<Option<oneshot::Sender<T>>>>;
-
-fn reply<T>() -> (Reply<T>, oneshot::Receiver<T>) {
-    let (tx, rx) = oneshot::channel();
-    (Arc::new(Mutex::new(Some(tx))), rx)
-}
-
-fn answer<T>(reply: &Reply<T>, value: T) {
-    let _ = reply.lock().unwrap().take().unwrap().send(value);
-}
 
 async fn three_ticks(mut sse: SseWriter) -> Result<(), SseError> {
     for i in 0..3 {

@@ -1,7 +1,14 @@
 //! A real server on loopback and a real HTTP client reading as bytes arrive.
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own part
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
 
 use axum::Router;
 use bytes::{Bytes, BytesMut};
@@ -9,7 +16,12 @@ use http::{Request, Response, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    io::AsyncWriteExt,
+    net::{TcpListener, TcpSocket, TcpStream},
+    sync::oneshot,
+    time::Instant,
+};
 
 /// Serves `app` with `axum::serve` on `127.0.0.1:0`.
 pub async fn serve(app: Router) -> SocketAddr {
@@ -91,4 +103,72 @@ pub async fn read_to_end(body: Incoming) -> String {
         .unwrap()
         .to_bytes();
     String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// Serves `app` on `127.0.0.1:0` with the peer address available to
+/// handlers and layers (`ConnectInfo`, for per-client limits).
+pub async fn serve_with_peer_addr(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A client that sends `GET path` and then reads nothing, with a small
+/// receive buffer.
+pub async fn never_reading_client(addr: SocketAddr, path: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut client = socket.connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+    client.write_all(request.as_bytes()).await.unwrap();
+    client
+}
+
+/// Waits (up to `limit`, in real time) until `done` holds.
+pub async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Counts live values: a handler holds one to show it is still running.
+#[derive(Clone, Default)]
+pub struct Live(Arc<AtomicUsize>);
+
+pub struct LiveGuard(Arc<AtomicUsize>);
+
+impl Live {
+    pub fn enter(&self) -> LiveGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        LiveGuard(Arc::clone(&self.0))
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A one-shot answer a handler (cloned for every request) can give once.
+pub type Reply<T> = Arc<Mutex<Option<oneshot::Sender<T>>>>;
+
+pub fn reply<T>() -> (Reply<T>, oneshot::Receiver<T>) {
+    let (tx, rx) = oneshot::channel();
+    (Arc::new(Mutex::new(Some(tx))), rx)
+}
+
+/// Sends `value` through `reply`, if it was not used yet.
+pub fn answer<T>(reply: &Reply<T>, value: T) {
+    if let Some(tx) = reply.lock().unwrap().take() {
+        let _ = tx.send(value);
+    }
 }
