@@ -149,18 +149,20 @@ async fn main() {
         stream_api: std::env::args().any(|arg| arg == "--stream-api"),
         published: broadcast::channel(capacity).0,
     };
+    // The layer wraps the streaming routes only: every route it wraps
+    // carries a copy of its stack, cloned with the router per connection.
     let app = Router::new()
-        .route("/health", get(|| async { "ok" }))
         .route("/stream", get(stream_events))
         .route("/idle", get(idle))
         .route("/sub", get(subscribe))
-        .route("/pub", post(publish))
-        .with_state(state)
         .layer(
             SseLayer::builder()
                 .heartbeat(Duration::from_secs(15))
                 .build(),
-        );
+        )
+        .route("/health", get(|| async { "ok" }))
+        .route("/pub", post(publish))
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port()))
         .await
         .expect("bind 127.0.0.1")
