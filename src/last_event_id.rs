@@ -292,7 +292,7 @@ impl<S> Layer<S> for LastEventIdLayer {
     fn layer(&self, inner: S) -> Self::Service {
         LastEventIdService {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
@@ -301,7 +301,8 @@ impl<S> Layer<S> for LastEventIdLayer {
 #[derive(Debug, Clone)]
 pub struct LastEventIdService<S> {
     inner: S,
-    layer: LastEventIdLayer,
+    // Shared: axum clones a route's service once per connection.
+    layer: Arc<LastEventIdLayer>,
 }
 
 impl<S> LastEventIdService<S> {

@@ -5,6 +5,7 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{ready, Context, Poll},
 };
 
@@ -72,12 +73,17 @@ pub(crate) mod sealed {
 #[derive(Debug, Clone)]
 pub struct EventStreamService<S, W> {
     inner: S,
-    wrapper: W,
+    // Shared: axum clones a route's service once per connection, so a
+    // service should be cheap to clone.
+    wrapper: Arc<W>,
 }
 
 impl<S, W> EventStreamService<S, W> {
     pub(crate) fn new(inner: S, wrapper: W) -> Self {
-        Self { inner, wrapper }
+        Self {
+            inner,
+            wrapper: Arc::new(wrapper),
+        }
     }
 
     /// The wrapped service.
@@ -113,7 +119,7 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         EventStreamFuture {
             inner: self.inner.call(request),
-            wrapper: Some(self.wrapper.clone()),
+            wrapper: Some(Arc::clone(&self.wrapper)),
         }
     }
 }
@@ -124,7 +130,7 @@ pin_project! {
     pub struct EventStreamFuture<F, W> {
         #[pin]
         inner: F,
-        wrapper: Option<W>,
+        wrapper: Option<Arc<W>>,
     }
 }
 

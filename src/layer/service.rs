@@ -13,7 +13,8 @@ use crate::{extract::WriterSlot, queue::QueueLimits, writer::StreamSlot, SseStat
 #[derive(Debug, Clone)]
 pub struct SseService<S> {
     inner: S,
-    limits: QueueLimits,
+    // Shared: axum clones a route's service once per connection.
+    limits: Arc<QueueLimits>,
     stats: SseStats,
 }
 
@@ -21,7 +22,7 @@ impl<S> SseService<S> {
     pub(crate) fn new(inner: S, limits: QueueLimits, stats: SseStats) -> Self {
         Self {
             inner,
-            limits,
+            limits: Arc::new(limits),
             stats,
         }
     }
@@ -57,7 +58,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let version = request.version();
-        let slot = Arc::new(StreamSlot::new(self.limits));
+        let slot = Arc::new(StreamSlot::new(*self.limits));
         request
             .extensions_mut()
             .insert(WriterSlot(Arc::clone(&slot)));

@@ -1,4 +1,7 @@
-use std::task::{Context, Poll};
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use http::{Request, Response, StatusCode};
 use tower::Service;
@@ -11,14 +14,14 @@ use crate::answer::retry_later;
 pub struct StreamLimitService<S> {
     inner: S,
     // `None`: no limit configured (in an `SseLayer`); all passes through.
-    limit: Option<StreamLimitLayer>,
+    limit: Option<Arc<StreamLimitLayer>>,
 }
 
 impl<S> StreamLimitService<S> {
     pub(crate) fn new(inner: S, limit: Option<StreamLimitLayer>) -> Self {
         Self {
             inner,
-            limit: limit.filter(StreamLimitLayer::is_set),
+            limit: limit.filter(StreamLimitLayer::is_set).map(Arc::new),
         }
     }
 

@@ -1,4 +1,7 @@
-use std::task::{Context, Poll};
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use http::{Request, Response, StatusCode};
 use tower::Service;
@@ -11,12 +14,15 @@ use crate::answer::retry_later;
 pub struct ShutdownService<S> {
     inner: S,
     // `None`: no shutdown configured (in an `SseLayer`); all passes through.
-    layer: Option<ShutdownLayer>,
+    layer: Option<Arc<ShutdownLayer>>,
 }
 
 impl<S> ShutdownService<S> {
     pub(crate) fn new(inner: S, layer: Option<ShutdownLayer>) -> Self {
-        Self { inner, layer }
+        Self {
+            inner,
+            layer: layer.map(Arc::new),
+        }
     }
 
     /// The wrapped service.
