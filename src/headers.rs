@@ -3,7 +3,7 @@
 use http::{header, HeaderMap, HeaderName, HeaderValue, Version};
 
 static X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
-const TEXT_EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+pub(crate) const TEXT_EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 
 /// Whether a response is an event stream (`text/event-stream`, any
 /// parameters, any case).
@@ -45,12 +45,18 @@ mod tests {
     fn recognises_event_stream_content_types() {
         let mut headers = HeaderMap::new();
         assert!(!is_event_stream(&headers));
-        for value in ["text/event-stream", "Text/Event-Stream; charset=utf-8"] {
+        for value in [
+            "text/event-stream",
+            "Text/Event-Stream; charset=utf-8",
+            " text/event-stream ;charset=utf-8",
+        ] {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
             assert!(is_event_stream(&headers), "{value}");
         }
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        assert!(!is_event_stream(&headers));
+        for value in ["text/html", "text/event-streams", ""] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert!(!is_event_stream(&headers), "{value}");
+        }
     }
 
     #[test]

@@ -344,11 +344,7 @@ impl fmt::Debug for SseEvents {
 /// quoting the start of the body.
 async fn checked(response: Response<Body>, what: &str) -> Response<Body> {
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    let is_event_stream = content_type
-        .as_ref()
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("text/event-stream"));
+    let is_event_stream = crate::headers::is_event_stream(response.headers());
     let status = response.status();
     if status == StatusCode::OK && is_event_stream {
         return response;

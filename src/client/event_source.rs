@@ -18,10 +18,12 @@ use tower::ServiceExt;
 use tower_http::follow_redirect::FollowRedirect;
 
 use super::{backoff::reconnect_delay, builder::HttpClient, ClientError, EventSourceBuilder};
-use crate::decode::{BodyDataStream, DecodedEvent, Decoder};
+use crate::{
+    decode::{BodyDataStream, DecodedEvent, Decoder},
+    headers,
+};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-const TEXT_EVENT_STREAM: &str = "text/event-stream";
 
 type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
 
@@ -146,7 +148,7 @@ impl EventSource {
         *request.uri_mut() = self.url.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
-        headers.insert(ACCEPT, HeaderValue::from_static(TEXT_EVENT_STREAM));
+        headers.insert(ACCEPT, crate::headers::TEXT_EVENT_STREAM);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         let id = self.decoder.last_event_id();
         if !id.is_empty() {
@@ -170,9 +172,9 @@ impl EventSource {
         if status != StatusCode::OK {
             return State::Failed(ClientError::Status(status));
         }
-        let content_type = response.headers().get(CONTENT_TYPE);
-        if !is_event_stream(content_type) {
-            return State::Failed(ClientError::ContentType(content_type.cloned()));
+        if !headers::is_event_stream(response.headers()) {
+            let content_type = response.headers().get(CONTENT_TYPE).cloned();
+            return State::Failed(ClientError::ContentType(content_type));
         }
         tracing::debug!(url = %self.url, "event stream open");
         self.failures = 0;
@@ -295,29 +297,9 @@ fn decoder_with_last_event_id(id: &str) -> Decoder {
     decoder
 }
 
-/// Whether the MIME type essence of `content_type` is `text/event-stream`.
-fn is_event_stream(content_type: Option<&HeaderValue>) -> bool {
-    content_type
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(TEXT_EVENT_STREAM))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_type_essence() {
-        let check = |value: &'static str| is_event_stream(Some(&HeaderValue::from_static(value)));
-        assert!(check("text/event-stream"));
-        assert!(check("Text/Event-Stream; charset=utf-8"));
-        assert!(check(" text/event-stream ;charset=utf-8"));
-        assert!(!check("text/html"));
-        assert!(!check("text/event-streams"));
-        assert!(!check(""));
-        assert!(!is_event_stream(None));
-    }
 
     #[test]
     fn initial_last_event_id_is_kept_whole() {
