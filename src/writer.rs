@@ -108,10 +108,15 @@ impl StreamSlot {
     }
 
     /// Starts the stream unless the request was already answered.
-    fn start(&self) -> Result<(), SseError> {
+    #[inline]
+    fn start(&self) -> Result<(), Refused> {
         if self.is_streaming() {
             return Ok(());
         }
+        self.start_now()
+    }
+
+    fn start_now(&self) -> Result<(), Refused> {
         match self
             .state
             .compare_exchange(OPEN, STREAMING, Ordering::AcqRel, Ordering::Acquire)
@@ -122,7 +127,7 @@ impl StreamSlot {
                 Ok(())
             }
             Err(STREAMING) => Ok(()),
-            Err(_) => Err(SseError::ResponseAlreadySent),
+            Err(_) => Err(Refused::ResponseAlreadySent),
         }
     }
 
@@ -207,7 +212,7 @@ impl SseWriter {
         if let Some(err) = event.error() {
             return Err(err.into());
         }
-        self.push(event.wire()).await
+        Ok(self.push(event.wire()).await?)
     }
 
     /// Sends an event that is already encoded, such as one shared by many
@@ -217,15 +222,15 @@ impl SseWriter {
     ///
     /// As for [`send`](Self::send), but an encoded event is always valid.
     pub async fn send_encoded(&mut self, event: &EncodedEvent) -> Result<(), SseError> {
-        self.push(event.as_bytes()).await
+        Ok(self.push(event.as_bytes()).await?)
     }
 
-    async fn push(&mut self, wire: &[u8]) -> Result<(), SseError> {
+    async fn push(&mut self, wire: &[u8]) -> Result<(), Refused> {
         self.slot.start()?;
         // Most sends find room: no waiting machinery (and no timer) for them.
         match self.queue.try_push(wire) {
             Ok(()) => Ok(()),
-            Err(PushError::Closed) => Err(SseError::ConnectionClosed),
+            Err(PushError::Closed) => Err(Refused::ConnectionClosed),
             Err(PushError::Full) => self.push_slow(wire).await,
         }
     }
@@ -236,7 +241,7 @@ impl SseWriter {
     /// The deadline is checked first: a handler sending inline is polled
     /// only when the connection takes the next frame, so when it finally
     /// is, room is there, and only the time it waited tells a slow client.
-    async fn push_slow(&self, wire: &[u8]) -> Result<(), SseError> {
+    async fn push_slow(&self, wire: &[u8]) -> Result<(), Refused> {
         let limit = self.queue.limits().send_timeout;
         let deadline = tokio::time::sleep(limit);
         let push = self.queue.push(wire);
@@ -249,11 +254,11 @@ impl SseWriter {
         });
         match pushed.await {
             Some(Ok(())) => Ok(()),
-            Some(Err(_)) => Err(SseError::ConnectionClosed),
+            Some(Err(_)) => Err(Refused::ConnectionClosed),
             None => {
                 tracing::debug!(?limit, "SSE client too slow; closing its stream");
                 self.queue.abort();
-                Err(SseError::Timeout)
+                Err(Refused::Timeout)
             }
         }
     }
@@ -286,7 +291,7 @@ impl SseWriter {
     /// [`SseError::ResponseAlreadySent`] if the handler already answered
     /// without the stream.
     pub fn start(&mut self) -> Result<(), SseError> {
-        self.slot.start()
+        Ok(self.slot.start()?)
     }
 
     /// The `Last-Event-ID` the client sent when it reconnected, under the
@@ -370,6 +375,25 @@ impl std::error::Error for SseError {
         match self {
             Self::InvalidEvent(err) => Some(err),
             Self::ConnectionClosed | Self::ResponseAlreadySent | Self::Timeout => None,
+        }
+    }
+}
+
+/// Why a valid event was not queued: the errors of a send without a payload,
+/// small enough that the send's fast path returns them in a register.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    ResponseAlreadySent,
+    ConnectionClosed,
+    Timeout,
+}
+
+impl From<Refused> for SseError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::ResponseAlreadySent => Self::ResponseAlreadySent,
+            Refused::ConnectionClosed => Self::ConnectionClosed,
+            Refused::Timeout => Self::Timeout,
         }
     }
 }

@@ -20,11 +20,11 @@ use std::{fmt, time::Duration};
 use bytes::Bytes;
 use serde::Serialize;
 
-/// The first allocation of an event's buffer: most events fit, so building
-/// one costs a single allocation.
-const INITIAL_CAPACITY: usize = 128;
+mod scan;
+mod spare;
 
-type Buffer = Vec<u8>;
+/// The first allocation of an event's buffer: most events fit.
+const INITIAL_CAPACITY: usize = 128;
 
 /// Spare bytes an encoded event may keep before its buffer is trimmed.
 const SPARE_KEPT: usize = 64;
@@ -47,15 +47,34 @@ const SPARE_KEPT: usize = 64;
 /// an event with only `event`, `id` or `retry` updates the client's state
 /// without a visible message. `data("")` does dispatch, with empty data.
 ///
-/// Building an event costs one allocation, and sending it none: its bytes
-/// are copied into the stream's queue. [`encode`](Event::encode) finishes
+/// Sending an event costs no allocation: its bytes are copied into the
+/// stream's queue, and its buffer goes on to build the next event on the
+/// same thread, so a loop of sends allocates nothing. [`encode`](Event::encode) finishes
 /// it into an [`EncodedEvent`] to send the same bytes to many streams.
 #[derive(Clone)]
 #[must_use = "an event does nothing until it is sent"]
 pub struct Event {
-    /// The wire form so far, always ending with the blank line's `\n`.
-    buf: Buffer,
+    /// Behind a pointer, so moving the event from one builder call to the
+    /// next moves one word. `None` only once the event is finished.
+    encoding: Option<Box<Encoding>>,
+}
+
+/// An event's bytes so far, and what was refused.
+#[derive(Clone, Default)]
+struct Encoding {
+    /// The wire form, always ending with the blank line's `\n`.
+    buf: Vec<u8>,
     invalid: Option<InvalidField>,
+}
+
+/// The encoding goes on to build the next event on this thread.
+impl Drop for Event {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(encoding) = self.encoding.take() {
+            spare::give_back(encoding);
+        }
+    }
 }
 
 impl Default for Event {
@@ -66,10 +85,24 @@ impl Default for Event {
 
 impl Event {
     /// An event with no fields.
+    #[inline]
     pub fn new() -> Self {
-        let mut buf = Buffer::with_capacity(INITIAL_CAPACITY);
-        buf.push(b'\n');
-        Self { buf, invalid: None }
+        let mut encoding = spare::take();
+        encoding.buf.push(b'\n');
+        Self {
+            encoding: Some(encoding),
+        }
+    }
+
+    /// The encoding, which a live event always has.
+    #[inline]
+    fn encoding(&mut self) -> &mut Encoding {
+        self.encoding.get_or_insert_with(spare::take)
+    }
+
+    /// The finished encoding, taken out of the event.
+    fn into_encoding(mut self) -> Box<Encoding> {
+        self.encoding.take().unwrap_or_else(spare::take)
     }
 
     /// Adds the event's data.
@@ -83,8 +116,9 @@ impl Event {
     /// let event = Event::new().data("a\r\nb");
     /// assert_eq!(event.encode().unwrap().as_bytes(), b"data: a\ndata: b\n\n");
     /// ```
+    #[inline]
     pub fn data(mut self, data: impl AsRef<str>) -> Self {
-        self.multiline_field("data", data.as_ref());
+        self.encoding().text_field(DATA, data.as_ref());
         self
     }
 
@@ -103,15 +137,17 @@ impl Event {
     ///
     /// [`EventError::Json`] when `value` fails to serialize.
     pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, EventError> {
-        let start = self.open_field();
-        self.buf.extend_from_slice(b"data: ");
-        if let Err(err) = serde_json::to_writer(&mut Writer(&mut self.buf), value) {
-            self.buf.truncate(start);
-            self.close_field();
+        let buf = &mut self.encoding().buf;
+        // The line takes the place of the closing `\n`.
+        let start = buf.len().saturating_sub(1);
+        buf.truncate(start);
+        buf.extend_from_slice(b"data: ");
+        if let Err(err) = serde_json::to_writer(&mut Writer(buf), value) {
+            buf.truncate(start);
+            buf.push(b'\n');
             return Err(EventError::Json(err));
         }
-        self.buf.push(b'\n');
-        self.close_field();
+        buf.extend_from_slice(b"\n\n");
         Ok(self)
     }
 
@@ -120,8 +156,10 @@ impl Event {
     ///
     /// A value with CR or LF makes the event invalid; see
     /// [`try_event`](Event::try_event).
+    #[inline]
     pub fn event(mut self, event_type: impl AsRef<str>) -> Self {
-        self.single_line_field(Field::Event, event_type.as_ref());
+        self.encoding()
+            .single_line_field(Field::Event, event_type.as_ref());
         self
     }
 
@@ -155,8 +193,10 @@ impl Event {
     ///
     /// A value with CR, LF or NUL makes the event invalid; see
     /// [`try_id`](Event::try_id). An empty id resets the client's last event id.
+    #[inline]
     pub fn id(mut self, id: impl EventIdValue) -> Self {
-        id.with_str(|id| self.single_line_field(Field::Id, id));
+        let encoding = self.encoding();
+        id.with_str(|id| encoding.single_line_field(Field::Id, id));
         self
     }
 
@@ -172,14 +212,15 @@ impl Event {
     /// Sets the client's reconnection delay (`retry:`, in whole milliseconds).
     pub fn retry(mut self, delay: Duration) -> Self {
         let mut digits = itoa::Buffer::new();
-        self.single_line_field(Field::Retry, digits.format(delay.as_millis()));
+        self.encoding()
+            .single_line_field(Field::Retry, digits.format(delay.as_millis()));
         self
     }
 
     /// Adds a comment line (`: text`), which clients ignore. Text with line
     /// breaks becomes several comment lines; an empty comment is `:` alone.
     pub fn comment(mut self, text: impl AsRef<str>) -> Self {
-        self.multiline_field("", text.as_ref());
+        self.encoding().text_field(COMMENT, text.as_ref());
         self
     }
 
@@ -189,7 +230,7 @@ impl Event {
     ///
     /// The first problem found while the event was built.
     pub fn check(self) -> Result<Self, EventError> {
-        match self.invalid {
+        match self.invalid() {
             Some(invalid) => Err(invalid.into()),
             None => Ok(self),
         }
@@ -202,117 +243,135 @@ impl Event {
     ///
     /// The first invalid field, as [`check`](Event::check) reports it.
     pub fn encode(self) -> Result<EncodedEvent, EventError> {
-        let mut buf = self.check()?.buf;
+        let mut encoding = self.check()?.into_encoding();
+        let buf = &mut encoding.buf;
         // An encoded event is meant to be kept and shared (a history, a
-        // fan-out): it should not keep the builder's spare room.
-        if buf.capacity() - buf.len() > SPARE_KEPT {
-            buf.shrink_to_fit();
-        }
-        Ok(EncodedEvent {
-            bytes: Bytes::from(buf),
-        })
+        // fan-out): it should not keep the builder's spare room. Such a
+        // buffer is copied out and goes on to build the next event.
+        let bytes = if buf.capacity() - buf.len() > SPARE_KEPT {
+            Bytes::copy_from_slice(buf)
+        } else {
+            Bytes::from(std::mem::take(buf))
+        };
+        spare::give_back(encoding);
+        Ok(EncodedEvent { bytes })
     }
 
-    /// The event's bytes for one stream, without trimming its buffer.
+    /// The event's bytes for one stream; the buffer goes on to build the
+    /// next event.
     pub(crate) fn into_wire_bytes(self) -> Result<Bytes, EventError> {
-        Ok(Bytes::from(self.check()?.buf))
+        Ok(Bytes::copy_from_slice(self.check()?.wire()))
     }
 
     /// The bytes on the wire, blank line included, whether valid or not.
+    #[inline]
     pub(crate) fn wire(&self) -> &[u8] {
-        &self.buf
+        self.encoding
+            .as_deref()
+            .map_or(&[], |encoding| &encoding.buf)
     }
 
     /// The first problem found while the event was built, if any.
+    #[inline]
     pub(crate) fn error(&self) -> Option<EventError> {
-        self.invalid.map(EventError::from)
+        self.invalid().map(EventError::from)
     }
 
-    /// Removes the final `\n` so a field can be appended; returns where the
-    /// field starts.
-    fn open_field(&mut self) -> usize {
-        self.buf.pop();
-        self.buf.len()
+    #[inline]
+    fn invalid(&self) -> Option<InvalidField> {
+        self.encoding
+            .as_deref()
+            .and_then(|encoding| encoding.invalid)
     }
+}
 
-    fn close_field(&mut self) {
-        self.buf.push(b'\n');
-    }
-
+impl Encoding {
     /// Writes `name: value` for a value that must stay on one line; a value
     /// that does not is left out and recorded as the event's error.
+    #[inline(always)]
     fn single_line_field(&mut self, field: Field, value: &str) {
         let value = value.as_bytes();
-        let problem = if has_line_break(value) {
-            Some(Problem::LineBreak)
-        } else if field == Field::Id && value.contains(&0) {
-            Some(Problem::Nul)
+        // Only an id refuses NUL.
+        if scan::holds_forbidden(value, field == Field::Id) {
+            self.refuse(field, value);
         } else {
-            None
+            self.append_line(field.line_name(), value);
+        }
+    }
+
+    /// Records why `value` was left out of the event.
+    #[cold]
+    fn refuse(&mut self, field: Field, value: &[u8]) {
+        let problem = if scan::find_line_break(value).is_some() {
+            Problem::LineBreak
+        } else {
+            Problem::Nul
         };
-        if let Some(problem) = problem {
-            self.invalid.get_or_insert(InvalidField { field, problem });
-            return;
+        self.invalid.get_or_insert(InvalidField { field, problem });
+    }
+
+    /// Writes one `name: line` per line of `text` (CR, LF and CRLF all end
+    /// a line).
+    #[inline(always)]
+    fn text_field(&mut self, name: LineName, text: &str) {
+        let text = text.as_bytes();
+        match scan::find_line_break(text) {
+            None => self.append_line(name, text),
+            Some(at) => self.split_lines(name, text, at),
         }
-        self.open_field();
-        if value.is_empty() {
-            self.buf.extend_from_slice(field.name().as_bytes());
-            self.buf.extend_from_slice(b":\n");
+    }
+
+    /// [`text_field`](Self::text_field) for text with a line break at
+    /// `first_break`.
+    fn split_lines(&mut self, name: LineName, text: &[u8], first_break: usize) {
+        let mut rest = text;
+        let mut at = Some(first_break);
+        while let Some(end) = at {
+            self.append_line(name, &rest[..end]);
+            let skip = if rest[end..].starts_with(b"\r\n") {
+                2
+            } else {
+                1
+            };
+            rest = &rest[end + skip..];
+            at = memchr::memchr2(b'\r', b'\n', rest);
+        }
+        self.append_line(name, rest);
+    }
+
+    /// Appends the line `name: value` (`name:` for an empty value), which
+    /// takes the place of the closing `\n` and is followed by it.
+    #[inline(always)]
+    fn append_line(&mut self, name: LineName, value: &[u8]) {
+        let name = if value.is_empty() {
+            name.alone
         } else {
-            self.buf.reserve(field.prefix().len() + value.len() + 2);
-            self.buf.extend_from_slice(field.prefix().as_bytes());
-            self.buf.extend_from_slice(value);
-            self.buf.push(b'\n');
-        }
-        self.close_field();
-    }
-
-    /// Writes one `name: line` per line of `text` (a comment when `name` is
-    /// empty).
-    fn multiline_field(&mut self, name: &str, text: &str) {
-        self.open_field();
-        let mut rest = text.as_bytes();
-        loop {
-            match memchr::memchr2(b'\r', b'\n', rest) {
-                Some(at) => {
-                    self.put_line(name, &rest[..at]);
-                    let skip = if rest[at..].starts_with(b"\r\n") {
-                        2
-                    } else {
-                        1
-                    };
-                    rest = &rest[at + skip..];
-                }
-                None => {
-                    self.put_line(name, rest);
-                    break;
-                }
-            }
-        }
-        self.close_field();
-    }
-
-    /// `name: value\n`, or `name:\n` for an empty value.
-    fn put_line(&mut self, name: &str, value: &[u8]) {
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(b':');
-        if !value.is_empty() {
-            self.buf.push(b' ');
-            self.buf.extend_from_slice(value);
-        }
-        self.buf.push(b'\n');
+            name.before_value
+        };
+        self.buf.pop();
+        self.buf.reserve(name.len() + value.len() + 2);
+        self.buf.extend_from_slice(name);
+        self.buf.extend_from_slice(value);
+        self.buf.extend_from_slice(b"\n\n");
     }
 }
 
-/// Whether `value` holds CR or LF. Field values are usually short, where a
-/// plain loop beats setting up a vectorised search.
-fn has_line_break(value: &[u8]) -> bool {
-    if value.len() < 32 {
-        value.iter().any(|&b| b == b'\r' || b == b'\n')
-    } else {
-        memchr::memchr2(b'\r', b'\n', value).is_some()
-    }
+/// How a line starts: `name: ` before a value, `name:` alone.
+#[derive(Clone, Copy)]
+struct LineName {
+    before_value: &'static [u8],
+    alone: &'static [u8],
 }
+
+const DATA: LineName = LineName {
+    before_value: b"data: ",
+    alone: b"data:",
+};
+
+const COMMENT: LineName = LineName {
+    before_value: b": ",
+    alone: b":",
+};
 
 /// A finished event: the exact bytes it puts on the wire, blank line
 /// included. Cloning is free (the bytes are shared), so one event can go to
@@ -353,6 +412,7 @@ pub trait EventIdValue {
 macro_rules! integer_ids {
     ($($int:ty)*) => {$(
         impl EventIdValue for $int {
+            #[inline]
             fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
                 f(itoa::Buffer::new().format(self))
             }
@@ -363,36 +423,42 @@ macro_rules! integer_ids {
 integer_ids!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize);
 
 impl EventIdValue for &str {
+    #[inline]
     fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
         f(self)
     }
 }
 
 impl EventIdValue for String {
+    #[inline]
     fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
         f(&self)
     }
 }
 
 impl EventIdValue for &String {
+    #[inline]
     fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
         f(self)
     }
 }
 
 impl EventIdValue for std::borrow::Cow<'_, str> {
+    #[inline]
     fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
         f(&self)
     }
 }
 
 impl EventIdValue for std::sync::Arc<str> {
+    #[inline]
     fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
         f(&self)
     }
 }
 
 impl EventIdValue for fmt::Arguments<'_> {
+    #[inline]
     fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
         match self.as_str() {
             Some(text) => f(text),
@@ -404,14 +470,14 @@ impl EventIdValue for fmt::Arguments<'_> {
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
-            .field("encoded", &String::from_utf8_lossy(&self.buf))
-            .field("invalid", &self.invalid)
+            .field("encoded", &String::from_utf8_lossy(self.wire()))
+            .field("invalid", &self.invalid())
             .finish()
     }
 }
 
 /// `io::Write` into the event's buffer, for serde_json.
-struct Writer<'a>(&'a mut Buffer);
+struct Writer<'a>(&'a mut Vec<u8>);
 
 impl std::io::Write for Writer<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -446,12 +512,20 @@ impl Field {
         }
     }
 
-    /// The field's name, colon and space: what precedes a value.
-    const fn prefix(self) -> &'static str {
+    const fn line_name(self) -> LineName {
         match self {
-            Self::Event => "event: ",
-            Self::Id => "id: ",
-            Self::Retry => "retry: ",
+            Self::Event => LineName {
+                before_value: b"event: ",
+                alone: b"event:",
+            },
+            Self::Id => LineName {
+                before_value: b"id: ",
+                alone: b"id:",
+            },
+            Self::Retry => LineName {
+                before_value: b"retry: ",
+                alone: b"retry:",
+            },
         }
     }
 }
