@@ -10,13 +10,14 @@
 //! holds and ends the stream (the slow-consumer policy).
 
 use std::{
+    cell::Cell,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::Notify;
+use tokio::{sync::Notify, time::Instant};
 
 /// How much a queue may hold before writers wait, and for how long they
 /// wait.
@@ -31,7 +32,8 @@ pub(crate) struct QueueLimits {
 pub(crate) struct Queue {
     limits: QueueLimits,
     state: Mutex<State>,
-    /// Woken when the body drained the buffer or went away.
+    /// Woken when the body drained the buffer while a writer waited, or
+    /// went away.
     changed: Notify,
 }
 
@@ -47,6 +49,9 @@ struct State {
     aborted: bool,
     /// The body, waiting for bytes or for the last writer to go.
     reader: Option<Waker>,
+    /// A writer found the queue full and waits for the next drain: only
+    /// then does a drain notify (which takes a lock of its own).
+    writer_waiting: bool,
 }
 
 /// Why an event was not queued.
@@ -68,6 +73,7 @@ impl Queue {
                 closed: false,
                 aborted: false,
                 reader: None,
+                writer_waiting: false,
             }),
             changed: Notify::new(),
         }
@@ -81,6 +87,13 @@ impl Queue {
     /// Queues `event` if there is room. An event larger than the byte limit
     /// still goes into an empty queue, so it is never stuck.
     pub(crate) fn try_push(&self, event: &[u8]) -> Result<(), PushError> {
+        self.push_or_report(event, false)
+    }
+
+    /// Queues `event` if there is room; `will_wait`: if there is none, the
+    /// caller waits for the next drain.
+    fn push_or_report(&self, event: &[u8], will_wait: bool) -> Result<(), PushError> {
+        let inline = self.polled_inline_here();
         let reader = {
             let mut state = self.lock();
             if state.closed {
@@ -88,6 +101,7 @@ impl Queue {
             }
             let over_bytes = state.buf.len() + event.len() > self.limits.max_bytes;
             if state.events > 0 && (state.events >= self.limits.max_events || over_bytes) {
+                state.writer_waiting |= will_wait;
                 return Err(PushError::Full);
             }
             if state.buf.capacity() - state.buf.len() < event.len() {
@@ -97,7 +111,9 @@ impl Queue {
             state.buf.extend_from_slice(event);
             state.events += 1;
             // Only the first event needs to wake the body: it takes them all.
-            if state.events == 1 {
+            // The handler it is polling right now wakes no one: the body
+            // takes the queue as soon as the handler yields.
+            if state.events == 1 && !inline {
                 state.reader.take()
             } else {
                 None
@@ -116,11 +132,45 @@ impl Queue {
             tokio::pin!(drained);
             drained.as_mut().enable();
             // Registered before trying, so a drain in between is not missed.
-            match self.try_push(event) {
+            match self.push_or_report(event, true) {
                 Err(PushError::Full) => drained.await,
                 done => return done,
             }
         }
+    }
+
+    /// Queues `event` for the handler its body is polling on this thread,
+    /// unless `deadline` passes first (`None`). While the queue is full it
+    /// waits with no waker and no timer: the body takes the queue as soon
+    /// as the handler yields, and polls the handler again for its next
+    /// frame; the deadline is checked each time, before trying.
+    pub(crate) async fn push_inline(
+        &self,
+        event: &[u8],
+        deadline: Instant,
+    ) -> Option<Result<(), PushError>> {
+        std::future::poll_fn(|_| {
+            if Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            match self.try_push(event) {
+                Err(PushError::Full) => Poll::Pending,
+                done => Poll::Ready(Some(done)),
+            }
+        })
+        .await
+    }
+
+    /// Whether this thread's body is polling the handler that writes to
+    /// this queue (the push comes from the handler itself).
+    pub(crate) fn polled_inline_here(&self) -> bool {
+        POLLED_INLINE
+            .try_with(|polled| polled.get() == self.address())
+            .unwrap_or(false)
+    }
+
+    fn address(&self) -> usize {
+        self as *const Self as usize
     }
 
     /// Resolves once the body is gone.
@@ -176,7 +226,7 @@ impl Queue {
     /// the end once the queue is empty and every writer is gone, or at once
     /// when it was aborted.
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
-        let (frame, events) = {
+        let (frame, events, writer_waiting) = {
             let mut state = self.lock();
             if state.aborted {
                 return Poll::Ready(Taken::Aborted);
@@ -192,9 +242,12 @@ impl Queue {
                 return Poll::Pending;
             }
             let events = std::mem::take(&mut state.events);
-            (state.buf.split().freeze(), events)
+            let writer_waiting = std::mem::take(&mut state.writer_waiting);
+            (state.buf.split().freeze(), events, writer_waiting)
         };
-        self.changed.notify_waiters();
+        if writer_waiting {
+            self.changed.notify_waiters();
+        }
         Poll::Ready(Taken::Frame { frame, events })
     }
 
@@ -240,11 +293,39 @@ pub(crate) enum Taken {
 #[derive(Debug)]
 pub(crate) struct QueueReader(pub(crate) Arc<Queue>);
 
+thread_local! {
+    /// The queue whose handler this thread's body is polling, by address.
+    static POLLED_INLINE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks a queue's handler as polled by its body on this thread, until
+/// dropped (unwinding included).
+struct InlinePoll {
+    previous: usize,
+}
+
+impl InlinePoll {
+    fn enter(queue: &Queue) -> Self {
+        let previous = POLLED_INLINE
+            .try_with(|polled| polled.replace(queue.address()))
+            .unwrap_or(0);
+        Self { previous }
+    }
+}
+
+impl Drop for InlinePoll {
+    fn drop(&mut self) {
+        let _ = POLLED_INLINE.try_with(|polled| polled.set(self.previous));
+    }
+}
+
 impl QueueReader {
-    /// Drops the body's waker: until `poll_take` waits again, queued events
-    /// wake nobody.
-    pub(crate) fn forget_waker(&self) {
-        self.0.lock().reader = None;
+    /// Runs `poll`, the body polling the handler that writes to this queue:
+    /// the handler's pushes wake no one and wait without a waker or timer
+    /// (see [`Queue::push_inline`]).
+    pub(crate) fn poll_inline<R>(&self, poll: impl FnOnce() -> R) -> R {
+        let _inline = InlinePoll::enter(&self.0);
+        poll()
     }
 
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
@@ -261,7 +342,12 @@ impl Drop for QueueReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::task::noop_waker_ref;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    use futures_util::{
+        task::{noop_waker_ref, ArcWake},
+        FutureExt,
+    };
 
     const LIMITS: QueueLimits = QueueLimits {
         max_events: 3,
@@ -353,6 +439,49 @@ mod tests {
                 events: 2
             })
         );
+    }
+
+    struct CountWakes(AtomicUsize);
+
+    impl ArcWake for CountWakes {
+        fn wake_by_ref(count: &Arc<Self>) {
+            count.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_handler_polled_by_its_body_wakes_no_one() {
+        let reader = QueueReader(Arc::new(Queue::new(LIMITS)));
+        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = futures_util::task::waker(Arc::clone(&wakes));
+        assert!(reader
+            .poll_take(&mut Context::from_waker(&waker))
+            .is_pending());
+        reader.poll_inline(|| reader.0.try_push(b"a\n\n")).unwrap();
+        assert_eq!(wakes.0.load(SeqCst), 0);
+        assert!(!reader.0.polled_inline_here(), "only while polled");
+        assert_eq!(take(&reader.0), Poll::Ready(Some(Bytes::from("a\n\n"))));
+        // From anywhere else, the first event wakes the body.
+        assert!(reader
+            .poll_take(&mut Context::from_waker(&waker))
+            .is_pending());
+        reader.0.try_push(b"b\n\n").unwrap();
+        assert_eq!(wakes.0.load(SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_inline_push_gives_up_at_its_deadline() {
+        let queue = Queue::new(QueueLimits {
+            max_events: 1,
+            ..LIMITS
+        });
+        queue.try_push(b"1\n\n").unwrap();
+        let push = queue.push_inline(b"2\n\n", Instant::now() + Duration::from_secs(1));
+        tokio::pin!(push);
+        assert_eq!(push.as_mut().now_or_never(), None, "waits while full");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(push.await, None, "gave up");
+        assert_eq!(take(&queue), Poll::Ready(Some(Bytes::from("1\n\n"))));
     }
 
     #[test]

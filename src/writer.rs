@@ -14,6 +14,7 @@ use std::{
 use axum::response::{IntoResponse, Response};
 use futures_util::task::AtomicWaker;
 use http::StatusCode;
+use tokio::time::Instant;
 
 use crate::{
     extract::SseWriterRejection,
@@ -243,16 +244,23 @@ impl SseWriter {
     /// is, room is there, and only the time it waited tells a slow client.
     async fn push_slow(&self, wire: &[u8]) -> Result<(), Refused> {
         let limit = self.queue.limits().send_timeout;
-        let deadline = tokio::time::sleep(limit);
-        let push = self.queue.push(wire);
-        tokio::pin!(deadline, push);
-        let pushed = std::future::poll_fn(|cx| {
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            push.as_mut().poll(cx).map(Some)
-        });
-        match pushed.await {
+        let pushed = if self.queue.polled_inline_here() {
+            // The handler, polled by its own body: no timer, as that body
+            // is not polled at all while the client reads nothing.
+            self.queue.push_inline(wire, Instant::now() + limit).await
+        } else {
+            let deadline = tokio::time::sleep(limit);
+            let push = self.queue.push(wire);
+            tokio::pin!(deadline, push);
+            std::future::poll_fn(|cx| {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                push.as_mut().poll(cx).map(Some)
+            })
+            .await
+        };
+        match pushed {
             Some(Ok(())) => Ok(()),
             Some(Err(_)) => Err(Refused::ConnectionClosed),
             None => {

@@ -143,9 +143,7 @@ impl<F> WriterStream<F> {
         if let Some(handler) = &mut self.handler {
             // The handler runs on this very task: its sends must not wake
             // it again (a wasted poll of the whole connection per frame).
-            // `poll_take` below registers the waker anew if it waits.
-            self.reader.forget_waker();
-            if let Poll::Ready(output) = handler.as_mut().poll(cx) {
+            if let Poll::Ready(output) = self.reader.poll_inline(|| handler.as_mut().poll(cx)) {
                 self.handler = None;
                 report_late_answer(output);
             }
