@@ -2,15 +2,19 @@
 //! (`../shared/bench/PROTOCOL.md` in the project's workspace) served with
 //! this crate, so the harness can compare it with axum's own `Sse`.
 //!
+//! Build it as its own package, the way the harness builds its reference
+//! servers (axum's default features, the harness's release profile):
+//!
 //! ```text
-//! cargo build --release --example bench_server
-//! target/release/examples/bench_server --port 3000 [--stream-api]
+//! cargo build --release --manifest-path benches/server/Cargo.toml
+//! benches/server/target/release/bench_server --port 3000 [--stream-api]
 //! ```
 //!
 //! - `GET /stream?n=N&size=B`: N `tick` events through the `SseWriter` push
 //!   API (`--stream-api`: through `SseBody` over a stream instead).
 //! - `GET /idle`: a stream with no events, kept alive by the heartbeat
-//!   layer (15 s).
+//!   layer (15 s): an `SseBody` over a stream that never yields, as
+//!   axum's `Sse` over `stream::pending()` in the reference server.
 //! - `GET /sub`, `POST /pub?n=N&interval_us=I`: fan-out of published
 //!   messages to every subscriber. Each message is encoded once into an
 //!   `EncodedEvent` and every subscriber sends the same bytes
@@ -80,10 +84,10 @@ async fn stream_events(
     Ok(().into_response())
 }
 
-async fn idle(mut sse: SseWriter) -> Result<(), SseError> {
-    sse.start()?;
-    sse.closed().await;
-    Ok(())
+/// An idle stream needs no handler left running: a body over a stream that
+/// never yields, which the heartbeat layer keeps alive.
+async fn idle() -> SseBody<stream::Pending<Event>> {
+    SseBody::new(stream::pending())
 }
 
 async fn subscribe(State(state): State<AppState>, mut sse: SseWriter) -> Result<(), SseError> {

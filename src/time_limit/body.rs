@@ -73,11 +73,11 @@ pin_project! {
     pub struct TimeLimitBody<B> {
         #[pin]
         inner: B,
-        // Armed the first time the inner body waits.
-        #[pin]
-        timer: Option<Sleep>,
+        // Armed the first time the inner body waits. Boxed, like the
+        // limits: a stream without limits carries two empty pointers.
+        timer: Option<Pin<Box<Sleep>>>,
         // `None`: not an event stream (or no limit), passed through.
-        limits: Option<Limits>,
+        limits: Option<Box<Limits>>,
         ended: bool,
     }
 }
@@ -87,7 +87,7 @@ impl<B> TimeLimitBody<B> {
         Self {
             inner,
             timer: None,
-            limits,
+            limits: limits.map(Box::new),
             ended: false,
         }
     }
@@ -104,7 +104,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let mut this = self.project();
+        let this = self.project();
         let Some(limits) = this.limits.as_mut() else {
             return this.inner.poll_frame(cx);
         };
@@ -139,10 +139,7 @@ where
         let Some((due, _)) = limits.due(last_event) else {
             return Poll::Pending;
         };
-        if this.timer.is_none() {
-            this.timer.set(Some(sleep_until(due)));
-        }
-        let mut timer = this.timer.as_mut().as_pin_mut().expect("armed above");
+        let timer = this.timer.get_or_insert_with(|| Box::pin(sleep_until(due)));
         loop {
             ready!(timer.as_mut().poll(cx));
             let last_event = limits.last_event.unwrap_or(last_event);
