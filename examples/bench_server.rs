@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo build --release --manifest-path benches/server/Cargo.toml
-//! benches/server/target/release/bench_server --port 3000 [--stream-api]
+//! benches/server/target/release/bench_server --port 3000 [--stream-api] [--push-sub]
 //! ```
 //!
 //! - `GET /stream?n=N&size=B`: N `tick` events through the `SseWriter` push
@@ -17,10 +17,12 @@
 //!   axum's `Sse` over `stream::pending()` in the reference server.
 //! - `GET /sub`, `POST /pub?n=N&interval_us=I`: fan-out of published
 //!   messages to every subscriber. Each message is encoded once into an
-//!   `EncodedEvent` and every subscriber sends the same bytes
-//!   (`SseWriter::send_encoded`). The protocol numbers messages 0..N per
-//!   `/pub` call, so this endpoint keeps its own sequence rather than
-//!   `broadcast::Broadcast`, whose ids belong to the channel.
+//!   `EncodedEvent` and every subscriber's body sends the same bytes, as a
+//!   `broadcast::Subscription` is served (`--push-sub`: through the push
+//!   API, `SseWriter::send_encoded`). The protocol numbers messages 0..N
+//!   per `/pub` call, so this endpoint keeps its own sequence on a tokio
+//!   broadcast rather than `broadcast::Broadcast`, whose ids belong to the
+//!   channel.
 //!
 //! Binds 127.0.0.1 only; the port comes from `--port` or `PORT`.
 
@@ -37,7 +39,7 @@ use axum::{
     Router,
 };
 use axum_sse::{EncodedEvent, Event, SseBody, SseError, SseLayer, SseWriter};
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
@@ -90,8 +92,25 @@ async fn idle() -> SseBody<stream::Pending<Event>> {
     SseBody::new(stream::pending())
 }
 
-async fn subscribe(State(state): State<AppState>, mut sse: SseWriter) -> Result<(), SseError> {
-    // Subscribed before the head goes out, as the protocol requires.
+/// Subscribed before the head goes out, as the protocol requires: a body
+/// over the subscription, each message the same `EncodedEvent` for every
+/// subscriber (the way `broadcast::Subscription` is served).
+async fn subscribe(State(state): State<AppState>) -> SseBody<impl Stream<Item = EncodedEvent>> {
+    let published = state.published.subscribe();
+    SseBody::new(stream::unfold(published, |mut published| async move {
+        loop {
+            match published.recv().await {
+                Ok(event) => return Some((event, published)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }))
+}
+
+/// The same through the push API (`--push-sub`): a handler that sends each
+/// message as it arrives.
+async fn subscribe_push(State(state): State<AppState>, mut sse: SseWriter) -> Result<(), SseError> {
     let mut published = state.published.subscribe();
     sse.start()?;
     loop {
@@ -128,6 +147,10 @@ async fn publish(State(state): State<AppState>, Query(query): Query<PubQuery>) -
     subscribers.to_string()
 }
 
+fn flag(name: &str) -> bool {
+    std::env::args().any(|arg| arg == name)
+}
+
 fn port() -> u16 {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -150,15 +173,20 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(16384);
     let state = AppState {
-        stream_api: std::env::args().any(|arg| arg == "--stream-api"),
+        stream_api: flag("--stream-api"),
         published: broadcast::channel(capacity).0,
     };
     // The layer wraps the streaming routes only: every route it wraps
     // carries a copy of its stack, cloned with the router per connection.
+    let subscribe = if flag("--push-sub") {
+        get(subscribe_push)
+    } else {
+        get(subscribe)
+    };
     let app = Router::new()
         .route("/stream", get(stream_events))
         .route("/idle", get(idle))
-        .route("/sub", get(subscribe))
+        .route("/sub", subscribe)
         .layer(
             SseLayer::builder()
                 .heartbeat(Duration::from_secs(15))
