@@ -47,25 +47,30 @@ impl Coalescer {
     }
 
     /// Builds a frame from `first` and whatever `next_ready` still yields
-    /// without waiting, until the budget is reached.
-    fn frame(&mut self, first: Bytes, mut next_ready: impl FnMut() -> Option<Bytes>) -> Bytes {
+    /// without waiting, until the budget is reached. Each further item is
+    /// written straight into the frame; one that fails stops the gathering
+    /// and is returned with the frame.
+    fn frame<I: SseItem>(
+        &mut self,
+        first: Bytes,
+        mut next_ready: impl FnMut() -> Option<I>,
+    ) -> (Bytes, Option<BoxError>) {
         if first.len() >= self.budget {
-            return first;
+            return (first, None);
         }
         let Some(second) = next_ready() else {
-            return first;
+            return (first, None);
         };
-        self.buf
-            .reserve(self.budget.max(first.len() + second.len()));
+        self.buf.reserve(self.budget.max(2 * first.len()));
         self.buf.extend_from_slice(&first);
-        self.buf.extend_from_slice(&second);
-        while self.buf.len() < self.budget {
+        let mut failed = second.append_to(&mut self.buf).err();
+        while failed.is_none() && self.buf.len() < self.budget {
             match next_ready() {
-                Some(more) => self.buf.extend_from_slice(&more),
+                Some(more) => failed = more.append_to(&mut self.buf).err(),
                 None => break,
             }
         }
-        self.buf.split().freeze()
+        (self.buf.split().freeze(), failed)
     }
 }
 
@@ -127,6 +132,11 @@ pub trait SseItem: sealed::Sealed {
     /// The event's bytes, or why there are none.
     #[doc(hidden)]
     fn into_frame(self) -> Result<Bytes, BoxError>;
+
+    /// Appends the event's bytes to a frame being gathered, or nothing and
+    /// why.
+    #[doc(hidden)]
+    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError>;
 }
 
 mod sealed {
@@ -140,17 +150,31 @@ impl SseItem for Event {
     fn into_frame(self) -> Result<Bytes, BoxError> {
         Ok(self.into_wire_bytes()?)
     }
+
+    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError> {
+        frame.extend_from_slice(self.check()?.wire());
+        Ok(())
+    }
 }
 
 impl SseItem for EncodedEvent {
     fn into_frame(self) -> Result<Bytes, BoxError> {
         Ok(self.into_bytes())
     }
+
+    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError> {
+        frame.extend_from_slice(self.as_bytes());
+        Ok(())
+    }
 }
 
 impl<T: SseItem, E: Into<BoxError>> SseItem for Result<T, E> {
     fn into_frame(self) -> Result<Bytes, BoxError> {
         self.map_err(Into::into)?.into_frame()
+    }
+
+    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError> {
+        self.map_err(Into::into)?.append_to(frame)
     }
 }
 
@@ -186,19 +210,23 @@ where
                 return Poll::Ready(Some(Err(err)));
             }
         };
-        let deferred = this.deferred;
         let mut stream = this.stream;
-        let frame = this.coalescer.frame(first, || {
-            match stream.as_mut().poll_next(cx) {
-                Poll::Ready(Some(item)) => match item.into_frame() {
-                    Ok(bytes) => return Some(bytes),
-                    Err(err) => *deferred = Some(Some(err)),
-                },
-                Poll::Ready(None) => *deferred = Some(None),
-                Poll::Pending => {}
-            }
-            None
-        });
+        let mut ended = false;
+        let (frame, failed) = this
+            .coalescer
+            .frame(first, || match stream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => Some(item),
+                Poll::Ready(None) => {
+                    ended = true;
+                    None
+                }
+                Poll::Pending => None,
+            });
+        if let Some(err) = failed {
+            *this.deferred = Some(Some(err));
+        } else if ended {
+            *this.deferred = Some(None);
+        }
         Poll::Ready(Some(Ok(Frame::data(frame))))
     }
 
@@ -262,6 +290,17 @@ mod tests {
         assert_eq!(frame, "id: 1\ndata: x\n\n");
         let err = body.frame().await.unwrap().unwrap_err();
         assert_eq!(err.to_string(), "upstream broke");
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_invalid_event_in_a_burst_ends_the_body_after_the_events_before_it() {
+        let events = [ev(1), ev(2), Event::new().id("a\nb").data("x"), ev(3)];
+        let mut body = SseBody::new(stream::iter(events));
+        let frame = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(frame, "id: 1\ndata: x\n\nid: 2\ndata: x\n\n");
+        let err = body.frame().await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("CR or LF"), "{err}");
         assert!(body.frame().await.is_none());
     }
 

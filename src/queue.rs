@@ -7,7 +7,9 @@
 //! free. It is bounded by events and by bytes; writers that find it full
 //! wait on a [`Notify`] until the body drains it or goes away, for at most
 //! the send timeout: then the writer aborts the queue, which drops what it
-//! holds and ends the stream (the slow-consumer policy).
+//! holds and ends the stream (the slow-consumer policy). The handler that
+//! the body itself polls waits with neither a `Notify` nor a timer: the body
+//! polls it again as soon as it took the queue.
 
 use std::{
     cell::Cell,
