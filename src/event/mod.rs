@@ -49,8 +49,9 @@ const SPARE_KEPT: usize = 64;
 ///
 /// Sending an event costs no allocation: its bytes are copied into the
 /// stream's queue, and its buffer goes on to build the next event on the
-/// same thread, so a loop of sends allocates nothing. [`encode`](Event::encode) finishes
-/// it into an [`EncodedEvent`] to send the same bytes to many streams.
+/// same thread, so a loop of sends allocates nothing.
+/// [`encode`](Event::encode) finishes it into an [`EncodedEvent`] to send
+/// the same bytes to many streams.
 #[derive(Clone)]
 #[must_use = "an event does nothing until it is sent"]
 pub struct Event {
