@@ -506,3 +506,48 @@ async fn events_queued_together_reach_hyper_as_one_frame() {
     let expected: String = (0..50).map(|i| format!("id: {i}\ndata: x\n\n")).collect();
     assert_eq!(frame, expected, "50 queued events, one frame");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_handler_and_a_spawned_writer_share_a_small_queue_without_losing_a_wake() {
+    // The handler sends inline (its body polls it, no waker) while a clone
+    // sends from a task of its own (woken by the body's drains), through a
+    // queue of two events: every event arrives, each writer's in order.
+    const EACH: usize = 2_000;
+    let handler = |mut sse: SseWriter| async move {
+        let mut spawned = sse.clone();
+        let other = tokio::spawn(async move {
+            for i in 0..EACH {
+                spawned.send(Event::new().event("b").id(i)).await?;
+            }
+            Ok::<_, SseError>(())
+        });
+        for i in 0..EACH {
+            sse.send(Event::new().event("a").id(i)).await?;
+        }
+        other.await.expect("the spawned writer panicked")
+    };
+    let app = Router::new().route("/", get(handler)).layer(
+        SseLayer::builder()
+            .max_queued_events(2)
+            .send_timeout(Duration::from_secs(60))
+            .build(),
+    );
+    let addr = serve(app).await;
+    let body = tokio::time::timeout(
+        Duration::from_secs(60),
+        read_to_end(fetch(addr, "/").await.into_body()),
+    )
+    .await
+    .expect("a writer was never woken");
+    let mut next = [0_usize; 2];
+    for event in body.split("\n\n").filter(|event| !event.is_empty()) {
+        let (writer, id) = match event.split_once("\nid: ") {
+            Some(("event: a", id)) => (0, id),
+            Some(("event: b", id)) => (1, id),
+            _ => panic!("unexpected event {event:?}"),
+        };
+        assert_eq!(id.parse::<usize>().unwrap(), next[writer], "{event:?}");
+        next[writer] += 1;
+    }
+    assert_eq!(next, [EACH, EACH]);
+}
