@@ -19,12 +19,12 @@ use std::{
 };
 
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::{headers, BoxError, EncodedEvent, Event};
+use crate::{frame_buffer::FrameBuffer, headers, BoxError, EncodedEvent, Event};
 
 /// Default upper bound, in bytes, of one body frame made of several events.
 const DEFAULT_FRAME_BUDGET: usize = 64 * 1024;
@@ -34,14 +34,14 @@ const DEFAULT_FRAME_BUDGET: usize = 64 * 1024;
 /// ready event goes out as it is: no copy, no waiting for company.
 #[derive(Debug)]
 struct Coalescer {
-    buf: BytesMut,
+    buf: FrameBuffer,
     budget: usize,
 }
 
 impl Coalescer {
     fn new(budget: usize) -> Self {
         Self {
-            buf: BytesMut::new(),
+            buf: FrameBuffer::new(budget),
             budget,
         }
     }
@@ -61,16 +61,16 @@ impl Coalescer {
         let Some(second) = next_ready() else {
             return (first, None);
         };
-        self.buf.reserve(self.budget.max(2 * first.len()));
-        self.buf.extend_from_slice(&first);
-        let mut failed = second.append_to(&mut self.buf).err();
-        while failed.is_none() && self.buf.len() < self.budget {
+        let buf = &mut self.buf;
+        buf.extend(&first);
+        let mut failed = second.with_wire(|wire| buf.extend(wire)).err();
+        while failed.is_none() && buf.len() < self.budget {
             match next_ready() {
-                Some(more) => failed = more.append_to(&mut self.buf).err(),
+                Some(more) => failed = more.with_wire(|wire| buf.extend(wire)).err(),
                 None => break,
             }
         }
-        (self.buf.split().freeze(), failed)
+        (buf.take(), failed)
     }
 }
 
@@ -133,10 +133,9 @@ pub trait SseItem: sealed::Sealed {
     #[doc(hidden)]
     fn into_frame(self) -> Result<Bytes, BoxError>;
 
-    /// Appends the event's bytes to a frame being gathered, or nothing and
-    /// why.
+    /// Calls `f` with the event's bytes, or says why there are none.
     #[doc(hidden)]
-    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError>;
+    fn with_wire<R>(self, f: impl FnOnce(&[u8]) -> R) -> Result<R, BoxError>;
 }
 
 mod sealed {
@@ -151,9 +150,8 @@ impl SseItem for Event {
         Ok(self.into_wire_bytes()?)
     }
 
-    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError> {
-        frame.extend_from_slice(self.check()?.wire());
-        Ok(())
+    fn with_wire<R>(self, f: impl FnOnce(&[u8]) -> R) -> Result<R, BoxError> {
+        Ok(f(self.check()?.wire()))
     }
 }
 
@@ -162,9 +160,8 @@ impl SseItem for EncodedEvent {
         Ok(self.into_bytes())
     }
 
-    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError> {
-        frame.extend_from_slice(self.as_bytes());
-        Ok(())
+    fn with_wire<R>(self, f: impl FnOnce(&[u8]) -> R) -> Result<R, BoxError> {
+        Ok(f(self.as_bytes()))
     }
 }
 
@@ -173,8 +170,8 @@ impl<T: SseItem, E: Into<BoxError>> SseItem for Result<T, E> {
         self.map_err(Into::into)?.into_frame()
     }
 
-    fn append_to(self, frame: &mut BytesMut) -> Result<(), BoxError> {
-        self.map_err(Into::into)?.append_to(frame)
+    fn with_wire<R>(self, f: impl FnOnce(&[u8]) -> R) -> Result<R, BoxError> {
+        self.map_err(Into::into)?.with_wire(f)
     }
 }
 

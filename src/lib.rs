@@ -200,6 +200,7 @@ pub mod client;
 pub mod decode;
 mod event;
 mod extract;
+mod frame_buffer;
 mod headers;
 pub mod heartbeat;
 pub mod last_event_id;

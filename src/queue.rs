@@ -18,8 +18,10 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::{sync::Notify, time::Instant};
+
+use crate::frame_buffer::FrameBuffer;
 
 /// How much a queue may hold before writers wait, and for how long they
 /// wait.
@@ -41,7 +43,7 @@ pub(crate) struct Queue {
 
 #[derive(Debug)]
 struct State {
-    buf: BytesMut,
+    buf: FrameBuffer,
     events: usize,
     writers: usize,
     /// The body is gone, or the queue was aborted: nothing queued will ever
@@ -54,41 +56,6 @@ struct State {
     /// A writer found the queue full and waits for the next drain: only
     /// then does a drain notify (which takes a lock of its own).
     writer_waiting: bool,
-    /// The capacity of the buffer last allocated, and the length of the
-    /// last frame taken: what the next allocation is sized by.
-    allocated: usize,
-    last_frame: usize,
-}
-
-/// The least a queue allocates for its buffer.
-const MIN_ALLOCATION: usize = 512;
-
-impl State {
-    /// Makes room for an event of `len` bytes: room for it and for twice
-    /// what the last frame held. A stream that sends in bursts gets one
-    /// allocation per frame, reused once the frame is written; a quiet one
-    /// holds a small buffer (and keeps few cache lines warm).
-    fn make_room(&mut self, len: usize, max_bytes: usize) {
-        let burst = self
-            .last_frame
-            .saturating_mul(2)
-            .clamp(MIN_ALLOCATION, max_bytes.max(MIN_ALLOCATION));
-        self.buf.reserve(len.max(burst));
-        self.allocated = self.buf.capacity();
-    }
-
-    /// Takes everything queued as one frame.
-    fn take_frame(&mut self) -> Bytes {
-        self.last_frame = self.buf.len();
-        let frame = self.buf.split().freeze();
-        if self.allocated > 4 * MIN_ALLOCATION && self.last_frame * 8 < self.allocated {
-            // The stream went quiet: let go of a buffer sized for a burst
-            // (freed once the frames cut from it are written).
-            self.buf = BytesMut::new();
-            self.allocated = 0;
-        }
-        frame
-    }
 }
 
 /// Why an event was not queued.
@@ -104,15 +71,13 @@ impl Queue {
         Self {
             limits,
             state: Mutex::new(State {
-                buf: BytesMut::new(),
+                buf: FrameBuffer::new(limits.max_bytes),
                 events: 0,
                 writers: 1,
                 closed: false,
                 aborted: false,
                 reader: None,
                 writer_waiting: false,
-                allocated: 0,
-                last_frame: 0,
             }),
             changed: Notify::new(),
         }
@@ -143,10 +108,7 @@ impl Queue {
                 state.writer_waiting |= will_wait;
                 return Err(PushError::Full);
             }
-            if state.buf.capacity() - state.buf.len() < event.len() {
-                state.make_room(event.len(), self.limits.max_bytes);
-            }
-            state.buf.extend_from_slice(event);
+            state.buf.extend(event);
             state.events += 1;
             // Only the first event needs to wake the body: it takes them all.
             // The handler it is polling right now wakes no one: the body
@@ -281,7 +243,7 @@ impl Queue {
             }
             let events = std::mem::take(&mut state.events);
             let writer_waiting = std::mem::take(&mut state.writer_waiting);
-            (state.take_frame(), events, writer_waiting)
+            (state.buf.take(), events, writer_waiting)
         };
         if writer_waiting {
             self.changed.notify_waiters();
@@ -305,7 +267,7 @@ impl Queue {
             let mut state = self.lock();
             state.closed = true;
             state.aborted |= abort;
-            state.buf = BytesMut::new();
+            state.buf.clear();
             state.events = 0;
             state.reader.take()
         };
@@ -462,32 +424,6 @@ mod tests {
         queue.close();
         assert_eq!(writer.await.unwrap(), Err(PushError::Closed));
         queue.closed().await;
-    }
-
-    #[test]
-    fn a_quiet_stream_holds_a_small_buffer_after_a_burst() {
-        let queue = Queue::new(QueueLimits {
-            max_events: 10_000,
-            max_bytes: 64 * 1024,
-            ..LIMITS
-        });
-        let event = [b'x'; 40];
-        // A burst: frames of about 64 KiB.
-        for _ in 0..3 {
-            while queue.try_push(&event).is_ok() {}
-            let _ = take(&queue);
-        }
-        assert!(queue.lock().allocated >= 60 * 1024);
-        // Then one event per frame.
-        for _ in 0..1000 {
-            queue.try_push(&event).unwrap();
-            assert_eq!(
-                take(&queue),
-                Poll::Ready(Some(Bytes::copy_from_slice(&event)))
-            );
-        }
-        let allocated = queue.lock().allocated;
-        assert!(allocated <= 2 * MIN_ALLOCATION, "{allocated}");
     }
 
     #[test]
