@@ -30,8 +30,9 @@ use crate::{frame_buffer::FrameBuffer, headers, BoxError, EncodedEvent, Event};
 const DEFAULT_FRAME_BUDGET: usize = 64 * 1024;
 
 /// Joins the events that are ready at once into one frame, up to a byte
-/// budget, so a burst costs one write instead of one per event. A single
-/// ready event goes out as it is: no copy, no waiting for company.
+/// budget, so a burst costs one write instead of one per event. Events are
+/// written straight into the frame; a shared [`EncodedEvent`] that is ready
+/// alone goes out as it is, with no copy. No event waits for company.
 #[derive(Debug)]
 struct Coalescer {
     buf: FrameBuffer,
@@ -47,30 +48,44 @@ impl Coalescer {
     }
 
     /// Builds a frame from `first` and whatever `next_ready` still yields
-    /// without waiting, until the budget is reached. Each further item is
-    /// written straight into the frame; one that fails stops the gathering
-    /// and is returned with the frame.
+    /// without waiting, until the budget is reached. An item after the first
+    /// that fails stops the gathering and is returned with the frame.
+    ///
+    /// # Errors
+    ///
+    /// Why the first item has no bytes.
     fn frame<I: SseItem>(
         &mut self,
-        first: Bytes,
+        first: I,
         mut next_ready: impl FnMut() -> Option<I>,
-    ) -> (Bytes, Option<BoxError>) {
-        if first.len() >= self.budget {
-            return (first, None);
-        }
-        let Some(second) = next_ready() else {
-            return (first, None);
+    ) -> Result<(Bytes, Option<BoxError>), BoxError> {
+        let mut pending = match first.into_shared() {
+            Ok(shared) => {
+                if shared.len() >= self.budget {
+                    return Ok((shared, None));
+                }
+                let Some(second) = next_ready() else {
+                    return Ok((shared, None));
+                };
+                self.buf.extend(&shared);
+                Some(second)
+            }
+            Err(first) => {
+                first.with_wire(|wire| self.buf.extend(wire))?;
+                None
+            }
         };
-        let buf = &mut self.buf;
-        buf.extend(&first);
-        let mut failed = second.with_wire(|wire| buf.extend(wire)).err();
-        while failed.is_none() && buf.len() < self.budget {
-            match next_ready() {
-                Some(more) => failed = more.with_wire(|wire| buf.extend(wire)).err(),
-                None => break,
+        let mut failed = None;
+        while self.buf.len() < self.budget {
+            let Some(item) = pending.take().or_else(&mut next_ready) else {
+                break;
+            };
+            if let Err(err) = item.with_wire(|wire| self.buf.extend(wire)) {
+                failed = Some(err);
+                break;
             }
         }
-        (buf.take(), failed)
+        Ok((self.buf.take(), failed))
     }
 }
 
@@ -128,10 +143,10 @@ impl<S> fmt::Debug for SseBody<S> {
 
 /// What an [`SseBody`] stream may yield: an [`Event`], an [`EncodedEvent`],
 /// or a `Result` of either.
-pub trait SseItem: sealed::Sealed {
-    /// The event's bytes, or why there are none.
+pub trait SseItem: sealed::Sealed + Sized {
+    /// The event's bytes if they are shared already, else the item back.
     #[doc(hidden)]
-    fn into_frame(self) -> Result<Bytes, BoxError>;
+    fn into_shared(self) -> Result<Bytes, Self>;
 
     /// Calls `f` with the event's bytes, or says why there are none.
     #[doc(hidden)]
@@ -146,8 +161,8 @@ mod sealed {
 }
 
 impl SseItem for Event {
-    fn into_frame(self) -> Result<Bytes, BoxError> {
-        Ok(self.into_wire_bytes()?)
+    fn into_shared(self) -> Result<Bytes, Self> {
+        Err(self)
     }
 
     fn with_wire<R>(self, f: impl FnOnce(&[u8]) -> R) -> Result<R, BoxError> {
@@ -156,7 +171,7 @@ impl SseItem for Event {
 }
 
 impl SseItem for EncodedEvent {
-    fn into_frame(self) -> Result<Bytes, BoxError> {
+    fn into_shared(self) -> Result<Bytes, Self> {
         Ok(self.into_bytes())
     }
 
@@ -166,8 +181,11 @@ impl SseItem for EncodedEvent {
 }
 
 impl<T: SseItem, E: Into<BoxError>> SseItem for Result<T, E> {
-    fn into_frame(self) -> Result<Bytes, BoxError> {
-        self.map_err(Into::into)?.into_frame()
+    fn into_shared(self) -> Result<Bytes, Self> {
+        match self {
+            Ok(item) => item.into_shared().map_err(Ok),
+            Err(err) => Err(Err(err)),
+        }
     }
 
     fn with_wire<R>(self, f: impl FnOnce(&[u8]) -> R) -> Result<R, BoxError> {
@@ -193,23 +211,13 @@ where
             *this.deferred = Some(None);
             return Poll::Ready(deferred.map(Err));
         }
-        let first = match ready!(this.stream.as_mut().poll_next(cx)) {
-            Some(item) => item.into_frame(),
-            None => {
-                *this.deferred = Some(None);
-                return Poll::Ready(None);
-            }
-        };
-        let first = match first {
-            Ok(first) => first,
-            Err(err) => {
-                *this.deferred = Some(None);
-                return Poll::Ready(Some(Err(err)));
-            }
+        let Some(first) = ready!(this.stream.as_mut().poll_next(cx)) else {
+            *this.deferred = Some(None);
+            return Poll::Ready(None);
         };
         let mut stream = this.stream;
         let mut ended = false;
-        let (frame, failed) = this
+        let gathered = this
             .coalescer
             .frame(first, || match stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(item)) => Some(item),
@@ -219,6 +227,13 @@ where
                 }
                 Poll::Pending => None,
             });
+        let (frame, failed) = match gathered {
+            Ok(gathered) => gathered,
+            Err(err) => {
+                *this.deferred = Some(None);
+                return Poll::Ready(Some(Err(err)));
+            }
+        };
         if let Some(err) = failed {
             *this.deferred = Some(Some(err));
         } else if ended {

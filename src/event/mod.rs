@@ -258,12 +258,6 @@ impl Event {
         Ok(EncodedEvent { bytes })
     }
 
-    /// The event's bytes for one stream; the buffer goes on to build the
-    /// next event.
-    pub(crate) fn into_wire_bytes(self) -> Result<Bytes, EventError> {
-        Ok(Bytes::copy_from_slice(self.check()?.wire()))
-    }
-
     /// The bytes on the wire, blank line included, whether valid or not.
     #[inline]
     pub(crate) fn wire(&self) -> &[u8] {
