@@ -375,15 +375,7 @@ async fn an_inline_handler_of_a_client_that_never_reads_is_paused_then_dropped()
     let app = Router::new().route("/", get(handler)).layer(layer);
     let addr = serve_with_peer_addr(app).await;
     let client = never_reading_client(addr, "/").await;
-    let mut last = usize::MAX;
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = sent.load(Ordering::SeqCst);
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    let last = common::until_steady(&sent).await;
     eprintln!(
         "inline handler paused after {} KiB",
         last * EVENT_SIZE / 1024

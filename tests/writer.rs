@@ -366,15 +366,7 @@ async fn a_client_that_reads_nothing_blocks_the_writer_with_bounded_memory() {
         .unwrap();
 
     // Wait until the writer stalls: the count stops moving.
-    let mut last = usize::MAX;
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = sent.load(Ordering::SeqCst);
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    let last = common::until_steady(&sent).await;
     // What is in flight is the queue plus the kernel's socket buffers: a few
     // MiB on loopback, nowhere near the gigabyte the writer wanted to send.
     assert!(last > 0);

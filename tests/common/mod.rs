@@ -126,6 +126,20 @@ pub async fn never_reading_client(addr: SocketAddr, path: &str) -> TcpStream {
     client
 }
 
+/// Waits until `counter` stops moving (the same for 200 ms), and returns it:
+/// where a writer facing a client that reads nothing comes to a stop.
+pub async fn until_steady(counter: &AtomicUsize) -> usize {
+    let mut last = usize::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = counter.load(Ordering::SeqCst);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// Waits (up to `limit`, in real time) until `done` holds.
 pub async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
