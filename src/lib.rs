@@ -206,6 +206,7 @@ pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
+mod position;
 mod queue;
 pub mod retry;
 pub mod shutdown;

@@ -44,7 +44,6 @@ use bytes::Bytes;
 use tower::Layer;
 
 pub use self::body::HeartbeatBody;
-pub(crate) use self::body::Position;
 use crate::{
     stream_service::{sealed, EventStreamService, WrapEventStream},
     Event, EventError,

@@ -13,7 +13,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use super::SseShutdown;
 use crate::{
     answer::AnswerBody,
-    heartbeat::Position,
+    position::Position,
     stats::{CloseReason, StreamRecord},
 };
 
