@@ -290,10 +290,10 @@ async fn an_idle_stream_ends_cleanly_and_heartbeats_are_not_activity() {
     let frames = frames_until_end(&mut body, Duration::from_secs(600)).await;
     let expected: Vec<(u64, String)> = [
         (0, "data: a\n\n"),
-        (10, ":\n\n"),
+        (10, ":\n"),
         (20, "data: b\n\n"),
-        (30, ":\n\n"),
-        (40, ":\n\n"),
+        (30, ":\n"),
+        (40, ":\n"),
     ]
     .iter()
     .map(|(t, s)| (*t, s.to_string()))

@@ -38,7 +38,7 @@ impl<B> HeartbeatBody<B> {
             timer: None,
             heartbeat,
             idle_since: None,
-            position: Position::BlockStart,
+            position: Position::default(),
         }
     }
 }

@@ -84,7 +84,7 @@ impl<B> ShutdownBody<B> {
                 watch,
                 phase: Phase::Streaming,
                 registered: None,
-                position: Position::BlockStart,
+                position: Position::default(),
                 record,
             }),
         }
