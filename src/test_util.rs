@@ -205,7 +205,7 @@ impl SseEvents {
     ///     }))
     ///     .layer(SseLayer::new());
     /// let response = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
-    /// assert_eq!(response.headers()["cache-control"], "no-cache");
+    /// assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
     /// let events: Vec<_> = SseEvents::from_response(response).collect().await;
     /// assert_eq!((events[0].event.as_str(), events[0].data.as_str()), ("hello", "world"));
     /// # }
