@@ -28,6 +28,10 @@
 //!     .layer(SseLayer::new());
 //! ```
 //!
+//! The [`cookbook`] has recipes for what users ask most: LLM token
+//! streaming, progress, a live feed with resume, relaying, authorization,
+//! CORS, proxies, compression and testing.
+//!
 //! # Feature flags
 //!
 //! | feature | default | what it adds |
@@ -234,6 +238,8 @@
 mod answer;
 mod body;
 pub mod broadcast;
+#[doc = include_str!("docs/cookbook.md")]
+pub mod cookbook {}
 #[cfg(feature = "client")]
 pub mod client;
 pub mod decode;
