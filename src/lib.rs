@@ -221,7 +221,7 @@ use axum::BoxError;
 pub use crate::{
     answer::AnswerBody,
     body::{SseBody, SseItem},
-    event::{EncodedEvent, Event, EventError, EventIdValue, Field},
+    event::{EncodedEvent, Event, EventError, EventField, EventIdValue},
     extract::SseWriterRejection,
     heartbeat::{HeartbeatBody, HeartbeatLayer},
     last_event_id::{
@@ -231,7 +231,7 @@ pub use crate::{
     limit::{ClientKey, StreamLimitLayer},
     retry::{RetryBody, RetryLayer},
     shutdown::{ShutdownLayer, SseShutdown},
-    stats::{CloseReason, SseStats, StatsSnapshot},
+    stats::{CloseReason, SseStats, SseStatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},
     writer::{SseError, SseWriter, TrySendError},
 };
