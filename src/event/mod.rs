@@ -146,7 +146,7 @@ impl Event {
         if let Err(err) = serde_json::to_writer(&mut Writer(buf), value) {
             buf.truncate(start);
             buf.push(b'\n');
-            return Err(EventError::Json(err));
+            return Err(EventError::Json(Box::new(err)));
         }
         buf.extend_from_slice(b"\n\n");
         Ok(self)
@@ -570,8 +570,11 @@ pub enum EventError {
         /// The field that was refused.
         field: EventField,
     },
-    /// The value given to [`Event::json`] failed to serialize.
-    Json(serde_json::Error),
+    /// The value given to [`Event::json`] failed to serialize (a map with
+    /// keys that are not strings, a `Serialize` impl that fails). The error
+    /// is the serializer's own; its type is not part of this API (today it
+    /// is a `serde_json::Error`, which `downcast_ref` can reach).
+    Json(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for EventError {
@@ -589,7 +592,7 @@ impl fmt::Display for EventError {
 impl std::error::Error for EventError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Json(err) => Some(err),
+            Self::Json(err) => Some(&**err),
             Self::LineBreak { .. } | Self::Nul { .. } => None,
         }
     }
@@ -653,7 +656,15 @@ mod tests {
         let mut map = std::collections::BTreeMap::new();
         map.insert(vec![1u8], 1);
         let err = Event::new().json(&map).unwrap_err();
-        assert!(matches!(err, EventError::Json(_)), "{err}");
+        let EventError::Json(source) = &err else {
+            panic!("not a JSON error: {err}");
+        };
+        // The serializer's error is the source, reachable by downcasting as
+        // the variant's docs say, and its message is in ours.
+        let json = source.downcast_ref::<serde_json::Error>().unwrap();
+        assert!(err.to_string().ends_with(&json.to_string()), "{err}");
+        let chained = std::error::Error::source(&err).unwrap();
+        assert_eq!(chained.to_string(), json.to_string());
     }
 
     #[test]
