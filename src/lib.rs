@@ -218,6 +218,12 @@ mod writer;
 
 use axum::BoxError;
 
+/// The README's code blocks, compiled and run as doc tests so the first
+/// code a user reads keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use crate::{
     answer::AnswerBody,
     body::{SseBody, SseItem},
