@@ -233,7 +233,7 @@
 //! [`closed`]: SseWriter::closed
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod answer;
 mod body;
@@ -264,10 +264,16 @@ mod writer;
 
 use axum::BoxError;
 
+/// The README's code blocks, compiled and run as doc tests so the first
+/// code a user reads keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use crate::{
     answer::AnswerBody,
     body::{SseBody, SseItem},
-    event::{EncodedEvent, Event, EventError, EventIdValue, Field},
+    event::{EncodedEvent, Event, EventError, EventField, EventIdValue},
     extract::SseWriterRejection,
     heartbeat::{HeartbeatBody, HeartbeatLayer},
     last_event_id::{
@@ -277,7 +283,7 @@ pub use crate::{
     limit::{ClientKey, StreamLimitLayer},
     retry::{RetryBody, RetryLayer},
     shutdown::{ShutdownLayer, SseShutdown},
-    stats::{CloseReason, SseStats, StatsSnapshot},
+    stats::{CloseReason, SseStats, SseStatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},
     writer::{SseError, SseWriter, TrySendError},
 };

@@ -19,7 +19,7 @@ use tower_http::follow_redirect::FollowRedirect;
 
 use super::{backoff::reconnect_delay, builder::HttpClient, ClientError, EventSourceBuilder};
 use crate::{
-    decode::{BodyDataStream, DecodedEvent, Decoder},
+    decode::{BodyChunks, DecodedEvent, Decoder},
     headers,
 };
 
@@ -52,7 +52,7 @@ enum State {
     /// Not polled yet, or waiting no more: the next poll connects.
     Connect,
     Connecting(ResponseFuture),
-    Open(BodyDataStream<Body>),
+    Open(BodyChunks<Body>),
     Waiting(Pin<Box<Sleep>>),
     /// Yields this error, then ends.
     Failed(ClientError),
@@ -178,7 +178,7 @@ impl EventSource {
         }
         tracing::debug!(url = %self.url, "event stream open");
         self.failures = 0;
-        State::Open(BodyDataStream::new(response.into_body()))
+        State::Open(BodyChunks::new(response.into_body()))
     }
 
     /// The connection failed or ended: wait, or give up.

@@ -80,7 +80,7 @@ mod decoder;
 mod stream;
 
 pub use decoder::Decoder;
-pub use stream::{BodyDataStream, BodyEventStream, EventStream};
+pub use stream::{BodyChunks, BodyEventStream, EventStream};
 
 /// One decoded event, as the spec dispatches it.
 ///

@@ -146,7 +146,7 @@ impl Event {
         if let Err(err) = serde_json::to_writer(&mut Writer(buf), value) {
             buf.truncate(start);
             buf.push(b'\n');
-            return Err(EventError::Json(err));
+            return Err(EventError::Json(Box::new(err)));
         }
         buf.extend_from_slice(b"\n\n");
         Ok(self)
@@ -160,7 +160,7 @@ impl Event {
     #[inline]
     pub fn event(mut self, event_type: impl AsRef<str>) -> Self {
         self.encoding()
-            .single_line_field(Field::Event, event_type.as_ref());
+            .single_line_field(EventField::Event, event_type.as_ref());
         self
     }
 
@@ -197,7 +197,7 @@ impl Event {
     #[inline]
     pub fn id(mut self, id: impl EventIdValue) -> Self {
         let encoding = self.encoding();
-        id.with_str(|id| encoding.single_line_field(Field::Id, id));
+        id.with_str(|id| encoding.single_line_field(EventField::Id, id));
         self
     }
 
@@ -214,7 +214,7 @@ impl Event {
     pub fn retry(mut self, delay: Duration) -> Self {
         let mut digits = itoa::Buffer::new();
         self.encoding()
-            .single_line_field(Field::Retry, digits.format(delay.as_millis()));
+            .single_line_field(EventField::Retry, digits.format(delay.as_millis()));
         self
     }
 
@@ -284,10 +284,10 @@ impl Encoding {
     /// Writes `name: value` for a value that must stay on one line; a value
     /// that does not is left out and recorded as the event's error.
     #[inline(always)]
-    fn single_line_field(&mut self, field: Field, value: &str) {
+    fn single_line_field(&mut self, field: EventField, value: &str) {
         let value = value.as_bytes();
         // Only an id refuses NUL.
-        if scan::holds_forbidden(value, field == Field::Id) {
+        if scan::holds_forbidden(value, field == EventField::Id) {
             self.refuse(field, value);
         } else {
             self.append_line(field.line_name(), value);
@@ -296,7 +296,7 @@ impl Encoding {
 
     /// Records why `value` was left out of the event.
     #[cold]
-    fn refuse(&mut self, field: Field, value: &[u8]) {
+    fn refuse(&mut self, field: EventField, value: &[u8]) {
         let problem = if scan::find_line_break(value).is_some() {
             Problem::LineBreak
         } else {
@@ -488,7 +488,7 @@ impl std::io::Write for Writer<'_> {
 /// A field of an event that holds a single line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Field {
+pub enum EventField {
     /// `event:`, the event type.
     Event,
     /// `id:`, the event id.
@@ -497,7 +497,7 @@ pub enum Field {
     Retry,
 }
 
-impl Field {
+impl EventField {
     /// The field's name on the wire.
     pub const fn name(self) -> &'static str {
         match self {
@@ -525,7 +525,7 @@ impl Field {
     }
 }
 
-impl fmt::Display for Field {
+impl fmt::Display for EventField {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -539,7 +539,7 @@ enum Problem {
 
 #[derive(Debug, Clone, Copy)]
 struct InvalidField {
-    field: Field,
+    field: EventField,
     problem: Problem,
 }
 
@@ -563,15 +563,18 @@ pub enum EventError {
     /// A single-line field (`event` or `id`) was given CR or LF.
     LineBreak {
         /// The field that was refused.
-        field: Field,
+        field: EventField,
     },
     /// The `id` field was given NUL, which clients ignore.
     Nul {
         /// The field that was refused.
-        field: Field,
+        field: EventField,
     },
-    /// The value given to [`Event::json`] failed to serialize.
-    Json(serde_json::Error),
+    /// The value given to [`Event::json`] failed to serialize (a map with
+    /// keys that are not strings, a `Serialize` impl that fails). The error
+    /// is the serializer's own; its type is not part of this API (today it
+    /// is a `serde_json::Error`, which `downcast_ref` can reach).
+    Json(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for EventError {
@@ -589,7 +592,7 @@ impl fmt::Display for EventError {
 impl std::error::Error for EventError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Json(err) => Some(err),
+            Self::Json(err) => Some(&**err),
             Self::LineBreak { .. } | Self::Nul { .. } => None,
         }
     }
@@ -653,7 +656,15 @@ mod tests {
         let mut map = std::collections::BTreeMap::new();
         map.insert(vec![1u8], 1);
         let err = Event::new().json(&map).unwrap_err();
-        assert!(matches!(err, EventError::Json(_)), "{err}");
+        let EventError::Json(source) = &err else {
+            panic!("not a JSON error: {err}");
+        };
+        // The serializer's error is the source, reachable by downcasting as
+        // the variant's docs say, and its message is in ours.
+        let json = source.downcast_ref::<serde_json::Error>().unwrap();
+        assert!(err.to_string().ends_with(&json.to_string()), "{err}");
+        let chained = std::error::Error::source(&err).unwrap();
+        assert_eq!(chained.to_string(), json.to_string());
     }
 
     #[test]
@@ -694,7 +705,12 @@ mod tests {
             "id: v3.5\n\n"
         );
         let err = Event::new().try_id(format_args!("{}", "a\nb")).unwrap_err();
-        assert!(matches!(err, EventError::LineBreak { field: Field::Id }));
+        assert!(matches!(
+            err,
+            EventError::LineBreak {
+                field: EventField::Id
+            }
+        ));
     }
 
     #[test]
@@ -720,14 +736,19 @@ mod tests {
                 matches!(
                     err,
                     EventError::LineBreak {
-                        field: Field::Event
+                        field: EventField::Event
                     }
                 ),
                 "{err}"
             );
             let err = Event::new().id(bad).data("x").encode().unwrap_err();
             assert!(
-                matches!(err, EventError::LineBreak { field: Field::Id }),
+                matches!(
+                    err,
+                    EventError::LineBreak {
+                        field: EventField::Id
+                    }
+                ),
                 "{err}"
             );
         }
@@ -736,7 +757,15 @@ mod tests {
     #[test]
     fn nul_in_id_is_refused_but_allowed_in_data() {
         let err = Event::new().try_id("a\0b").unwrap_err();
-        assert!(matches!(err, EventError::Nul { field: Field::Id }), "{err}");
+        assert!(
+            matches!(
+                err,
+                EventError::Nul {
+                    field: EventField::Id
+                }
+            ),
+            "{err}"
+        );
         assert_eq!(wire(Event::new().event("a\0b")), "event: a\0b\n\n");
         assert_eq!(wire(Event::new().data("a\0b")), "data: a\0b\n\n");
     }
