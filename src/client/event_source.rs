@@ -290,7 +290,8 @@ fn decoder_with_last_event_id(id: &str) -> Decoder {
     let mut decoder = Decoder::new();
     if !id.is_empty() {
         // One space after the colon is removed, so `id` comes back whole.
-        decoder.feed(format!("id: {id}\n"));
+        // The empty line makes it the last event ID string.
+        decoder.feed(format!("id: {id}\n\n"));
         decoder.finish();
         while let Ok(Some(_)) = decoder.next_event() {}
     }
