@@ -274,8 +274,8 @@ impl EventSourceBuilder {
     /// connection that was not healthy, the client waits at least this long
     /// (or the reconnection time, if longer) before the next attempt,
     /// whatever `retry` the server sent. A server that sends `retry: 0` and
-    /// then fails cannot make the client reconnect in a tight loop. See
-    /// [`retry`](Self::retry) for the whole rule.
+    /// then fails cannot make the client reconnect in a tight loop (unless
+    /// you set zero here). See [`retry`](Self::retry) for the whole rule.
     ///
     /// ```
     /// use std::time::Duration;
@@ -326,9 +326,10 @@ impl EventSourceBuilder {
     /// reconnects as after any failure; the cause is
     /// [`ClientError::ReadTimeout`].
     ///
-    /// Choose it well above the server's heartbeat interval: comments count
-    /// as bytes, so a server that sends a heartbeat every 15 s keeps a
-    /// stream alive under a 45 s read timeout.
+    /// Choose it well above the server's heartbeat interval (and above the
+    /// time the server may take to answer): comments count as bytes, so a
+    /// server that sends a heartbeat every 15 s keeps a stream alive under a
+    /// 45 s read timeout. Zero times every connection out at once.
     ///
     /// [`ClientError::ReadTimeout`]: super::ClientError::ReadTimeout
     ///

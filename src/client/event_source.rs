@@ -216,7 +216,9 @@ impl EventSource {
                 Ok(value) => {
                     headers.insert(LAST_EVENT_ID, value);
                 }
-                Err(_) => tracing::debug!(id, "last event ID cannot be a header; not sent"),
+                // Control characters other than CR, LF and NUL can be in an
+                // ID but not in a header: the server cannot resume from it.
+                Err(_) => tracing::warn!(id, "last event ID cannot be a header; not sent"),
             }
         }
         request
@@ -483,6 +485,23 @@ mod tests {
             .last_event_id("a\u{7}b")
             .build();
         assert!(!source.request().headers().contains_key(LAST_EVENT_ID));
+    }
+
+    #[test]
+    fn request_method_and_body_every_time() {
+        let source = EventSource::builder(Uri::from_static("http://127.0.0.1:1/mcp"))
+            .method(Method::POST)
+            .body("{}")
+            .build();
+        for _ in 0..2 {
+            let request = source.request();
+            assert_eq!(request.method(), Method::POST);
+            assert_eq!(http_body::Body::size_hint(request.body()).exact(), Some(2));
+        }
+        let source = EventSource::new(Uri::from_static("http://127.0.0.1:1/"));
+        let request = source.request();
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(http_body::Body::size_hint(request.body()).exact(), Some(0));
     }
 
     #[test]
