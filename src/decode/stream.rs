@@ -87,7 +87,8 @@ impl<S> EventStream<S> {
         }
     }
 
-    /// The last event ID buffer; see [`Decoder::last_event_id`].
+    /// The last event ID of the events dispatched so far; see
+    /// [`Decoder::last_event_id`].
     pub fn last_event_id(&self) -> &str {
         self.decoder.last_event_id()
     }
