@@ -20,8 +20,16 @@ use std::{fmt, time::Duration};
 use bytes::Bytes;
 use serde::Serialize;
 
+mod error;
+mod id;
 mod scan;
 mod spare;
+
+use self::error::{InvalidField, Problem};
+pub use self::{
+    error::{EventError, EventField},
+    id::EventIdValue,
+};
 
 /// The first allocation of an event's buffer: most events fit.
 const INITIAL_CAPACITY: usize = 128;
@@ -396,72 +404,6 @@ impl fmt::Debug for EncodedEvent {
     }
 }
 
-/// A value that can be an event id: integers (written without an
-/// intermediate `String`), text, and [`fmt::Arguments`] for anything else
-/// printable (`format_args!("{uuid}")`).
-pub trait EventIdValue {
-    /// Calls `f` with the id as text.
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R;
-}
-
-macro_rules! integer_ids {
-    ($($int:ty)*) => {$(
-        impl EventIdValue for $int {
-            #[inline]
-            fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-                f(itoa::Buffer::new().format(self))
-            }
-        }
-    )*};
-}
-
-integer_ids!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize);
-
-impl EventIdValue for &str {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-}
-
-impl EventIdValue for String {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl EventIdValue for &String {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-}
-
-impl EventIdValue for std::borrow::Cow<'_, str> {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl EventIdValue for std::sync::Arc<str> {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl EventIdValue for fmt::Arguments<'_> {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        match self.as_str() {
-            Some(text) => f(text),
-            None => f(&self.to_string()),
-        }
-    }
-}
-
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
@@ -485,28 +427,8 @@ impl std::io::Write for Writer<'_> {
     }
 }
 
-/// A field of an event that holds a single line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EventField {
-    /// `event:`, the event type.
-    Event,
-    /// `id:`, the event id.
-    Id,
-    /// `retry:`, the reconnection delay.
-    Retry,
-}
-
 impl EventField {
-    /// The field's name on the wire.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Event => "event",
-            Self::Id => "id",
-            Self::Retry => "retry",
-        }
-    }
-
+    /// How the field's line starts, with and without a value.
     const fn line_name(self) -> LineName {
         match self {
             Self::Event => LineName {
@@ -521,79 +443,6 @@ impl EventField {
                 before_value: b"retry: ",
                 alone: b"retry:",
             },
-        }
-    }
-}
-
-impl fmt::Display for EventField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Problem {
-    LineBreak,
-    Nul,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct InvalidField {
-    field: EventField,
-    problem: Problem,
-}
-
-impl From<InvalidField> for EventError {
-    fn from(invalid: InvalidField) -> Self {
-        match invalid.problem {
-            Problem::LineBreak => Self::LineBreak {
-                field: invalid.field,
-            },
-            Problem::Nul => Self::Nul {
-                field: invalid.field,
-            },
-        }
-    }
-}
-
-/// Why an [`Event`] could not be built.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum EventError {
-    /// A single-line field (`event` or `id`) was given CR or LF.
-    LineBreak {
-        /// The field that was refused.
-        field: EventField,
-    },
-    /// The `id` field was given NUL, which clients ignore.
-    Nul {
-        /// The field that was refused.
-        field: EventField,
-    },
-    /// The value given to [`Event::json`] failed to serialize (a map with
-    /// keys that are not strings, a `Serialize` impl that fails). The error
-    /// is the serializer's own; its type is not part of this API (today it
-    /// is a `serde_json::Error`, which `downcast_ref` can reach).
-    Json(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl fmt::Display for EventError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::LineBreak { field } => {
-                write!(f, "the `{field}` field of an event cannot contain CR or LF")
-            }
-            Self::Nul { field } => write!(f, "the `{field}` field of an event cannot contain NUL"),
-            Self::Json(err) => write!(f, "event data failed to serialize as JSON: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for EventError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Json(err) => Some(&**err),
-            Self::LineBreak { .. } | Self::Nul { .. } => None,
         }
     }
 }
