@@ -32,6 +32,7 @@ use pin_project_lite::pin_project;
 use tower::Layer;
 
 use crate::{
+    layer::{Overrides, StreamSettings},
     position::{LineKind, LineWalker},
     stream_service::{sealed, EventStreamService, WrapEventStream},
     Event,
@@ -68,7 +69,17 @@ impl<S> Layer<S> for RetryLayer {
     }
 }
 
-impl sealed::Sealed for RetryLayer {}
+impl sealed::Sealed for RetryLayer {
+    const KIND: u8 = crate::stream_service::RETRY;
+
+    fn record(&self, settings: &mut StreamSettings) {
+        settings.overrides.retry = Some(self.clone());
+    }
+
+    fn recorded(overrides: &Overrides) -> Option<Self> {
+        overrides.retry.clone()
+    }
+}
 
 impl WrapEventStream for RetryLayer {
     type Body<B> = RetryBody<B>;

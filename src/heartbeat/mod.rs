@@ -51,6 +51,7 @@ use tower::Layer;
 
 pub use self::body::HeartbeatBody;
 use crate::{
+    layer::{Overrides, StreamSettings},
     stream_service::{sealed, EventStreamService, WrapEventStream},
     Event, EventError,
 };
@@ -131,7 +132,17 @@ impl<S> Layer<S> for HeartbeatLayer {
     }
 }
 
-impl sealed::Sealed for HeartbeatLayer {}
+impl sealed::Sealed for HeartbeatLayer {
+    const KIND: u8 = crate::stream_service::HEARTBEAT;
+
+    fn record(&self, settings: &mut StreamSettings) {
+        settings.overrides.heartbeat = Some(self.clone());
+    }
+
+    fn recorded(overrides: &Overrides) -> Option<Self> {
+        overrides.heartbeat.clone()
+    }
+}
 
 impl WrapEventStream for HeartbeatLayer {
     type Body<B> = HeartbeatBody<B>;

@@ -43,7 +43,9 @@ mod body;
 mod builder;
 mod future;
 mod service;
+mod settings;
 
+pub(crate) use self::settings::{record, Overrides, StreamSettings};
 pub use self::{
     body::ResponseBody, builder::SseLayerBuilder, future::ResponseFuture, service::SseService,
 };
@@ -83,7 +85,7 @@ pub struct SseLayer {
     limits: QueueLimits,
     heartbeat: Option<HeartbeatLayer>,
     retry: Option<RetryLayer>,
-    last_event_id: LastEventIdLayer,
+    last_event_id: Option<LastEventIdLayer>,
     time_limit: Option<TimeLimitLayer>,
     stream_limit: Option<StreamLimitLayer>,
     shutdown: Option<ShutdownLayer>,
@@ -143,7 +145,7 @@ impl<S> Layer<S> for SseLayer {
         let service = EventStreamService::new(service, self.retry.clone());
         let service = StreamLimitService::new(service, self.stream_limit.clone());
         let service = ShutdownService::new(service, self.shutdown.clone());
-        self.last_event_id.layer(service)
+        LastEventIdService::new(service, self.last_event_id.clone())
     }
 }
 

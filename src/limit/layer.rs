@@ -174,7 +174,7 @@ impl<S> Layer<S> for StreamLimitLayer {
 
 /// What one open stream holds: released when dropped.
 #[derive(Debug)]
-pub(super) struct StreamPermit {
+pub(crate) struct StreamPermit {
     _global: Option<OwnedSemaphorePermit>,
     _client: Option<ClientPermit>,
 }
