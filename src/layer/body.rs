@@ -168,9 +168,14 @@ enum Shutdown {
 
 impl Held {
     /// What a stream holds from `settings`, if anything.
-    pub(crate) fn from_settings(settings: Box<StreamSettings>, shutdowns: bool) -> Option<Box<Self>> {
+    pub(crate) fn from_settings(
+        settings: Box<StreamSettings>,
+        shutdowns: bool,
+    ) -> Option<Box<Self>> {
         let StreamSettings {
-            permits, shutdowns: watches, ..
+            permits,
+            shutdowns: watches,
+            ..
         } = *settings;
         let watches: Vec<Watched> = if shutdowns {
             watches
@@ -255,8 +260,7 @@ impl<F> WriterStream<F> {
                 Shutdown::Streaming => unreachable!("checked above"),
                 Shutdown::Draining(farewell) => {
                     held.shutdown = Shutdown::Farewell(farewell);
-                    if let Poll::Ready(Taken::Frame { frame, events }) = self.reader.poll_take(cx)
-                    {
+                    if let Poll::Ready(Taken::Frame { frame, events }) = self.reader.poll_take(cx) {
                         self.record.sent(events, frame.len());
                         return Some(Poll::Ready(Some(Frame::data(frame))));
                     }
