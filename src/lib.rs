@@ -36,7 +36,7 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off) over hyper-util's HTTP client |
+//! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
 //! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
@@ -233,7 +233,7 @@
 //! [`closed`]: SseWriter::closed
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod answer;
 mod body;
@@ -264,10 +264,16 @@ mod writer;
 
 use axum::BoxError;
 
+/// The README's code blocks, compiled and run as doc tests so the first
+/// code a user reads keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use crate::{
     answer::AnswerBody,
     body::{SseBody, SseItem},
-    event::{EncodedEvent, Event, EventError, EventIdValue, Field},
+    event::{EncodedEvent, Event, EventError, EventField, EventIdValue},
     extract::SseWriterRejection,
     heartbeat::{HeartbeatBody, HeartbeatLayer},
     last_event_id::{
@@ -277,7 +283,7 @@ pub use crate::{
     limit::{ClientKey, StreamLimitLayer},
     retry::{RetryBody, RetryLayer},
     shutdown::{ShutdownLayer, SseShutdown},
-    stats::{CloseReason, SseStats, StatsSnapshot},
+    stats::{CloseReason, SseStats, SseStatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},
     writer::{SseError, SseWriter, TrySendError},
 };

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use tokio::{io::AsyncReadExt, net::TcpListener, task::JoinHandle, time::Instant};
 
 use axum_sse::{
-    CloseReason, Event, SseBody, SseError, SseLayer, SseShutdown, SseWriter, StatsSnapshot,
+    CloseReason, Event, SseBody, SseError, SseLayer, SseShutdown, SseStatsSnapshot, SseWriter,
 };
 
 /// The tests that open a thousand connections or more run one at a time.
@@ -69,7 +69,7 @@ async fn hello_then_wait(mut sse: SseWriter) {
     }
 }
 
-fn assert_closed(stats: &StatsSnapshot, expected: &[(CloseReason, u64)]) {
+fn assert_closed(stats: &SseStatsSnapshot, expected: &[(CloseReason, u64)]) {
     for reason in [
         CloseReason::ClientGone,
         CloseReason::Finished,
