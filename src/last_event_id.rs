@@ -197,6 +197,12 @@ impl std::error::Error for InvalidLastEventId {}
 /// [`LastEventId`] extractor and [`SseWriter::last_event_id`].
 /// See the [module docs](crate::last_event_id).
 ///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it. Of two on one request, the id handlers see follows the
+/// rules of the one closest to the handler; each one with
+/// [`reject_invalid`](Self::reject_invalid) answers `400` to an id invalid
+/// under its own rules. See [layer ordering](crate#layer-ordering-and-tower-http).
+///
 /// [`SseWriter::last_event_id`]: crate::SseWriter::last_event_id
 #[derive(Debug, Clone)]
 #[must_use]

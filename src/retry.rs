@@ -40,6 +40,12 @@ use crate::{
 
 /// Starts every event stream with a `retry:` field. See the
 /// [module docs](crate::retry).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style. Of two on one stream the one
+/// closest to the handler wins, and
+/// [`SseWriter::set_retry`](crate::SseWriter::set_retry) over both: a
+/// stream carries one `retry:` line. See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RetryLayer {

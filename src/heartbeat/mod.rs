@@ -58,6 +58,12 @@ use crate::{
 
 /// Sends a keep-alive on event streams that stay idle for an interval.
 /// See the [module docs](crate::heartbeat).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style. Of two heartbeats on one stream
+/// the one closest to the handler wins, and
+/// [`SseWriter::set_heartbeat`](crate::SseWriter::set_heartbeat) over both:
+/// a stream has one heartbeat timer. See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct HeartbeatLayer {

@@ -168,15 +168,12 @@ enum Shutdown {
 
 impl Held {
     /// What a stream holds from `settings`, if anything.
-    pub(crate) fn from_settings(
-        settings: Box<StreamSettings>,
-        shutdowns: bool,
-    ) -> Option<Box<Self>> {
+    pub(crate) fn from_settings(settings: StreamSettings, shutdowns: bool) -> Option<Box<Self>> {
         let StreamSettings {
             permits,
             shutdowns: watches,
             ..
-        } = *settings;
+        } = settings;
         let watches: Vec<Watched> = if shutdowns {
             watches
                 .into_iter()

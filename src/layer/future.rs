@@ -92,7 +92,7 @@ impl<F> ResponseFuture<F> {
         };
         let overrides = std::mem::take(&mut settings.overrides);
         let overrides = (!overrides.is_empty()).then_some(overrides);
-        (overrides, Held::from_settings(settings, shutdowns))
+        (overrides, Held::from_settings(*settings, shutdowns))
     }
 }
 

@@ -68,6 +68,11 @@ use crate::{
 
 /// Ends event streams that stay idle too long or last too long. See the
 /// [module docs](crate::time_limit).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style. Of two on one stream the one
+/// closest to the handler wins, as a whole (its idle timeout, maximum
+/// duration and jitter replace all of the other's). See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[must_use]
 pub struct TimeLimitLayer {
