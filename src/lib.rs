@@ -150,6 +150,7 @@
 //! use std::time::Duration;
 //! use axum::{routing::get, Router};
 //! use axum_sse::{Event, HeartbeatLayer, RetryLayer, SseLayer, SseWriter};
+//! use tower::ServiceBuilder;
 //!
 //! async fn feed(mut sse: SseWriter) {
 //!     let _ = sse.send(Event::new().data("hello")).await;
@@ -159,9 +160,11 @@
 //!     // This route's streams: `retry: 10000` and a heartbeat every 5 s.
 //!     .route(
 //!         "/slow",
-//!         get(feed)
-//!             .layer(RetryLayer::new(Duration::from_secs(10)))
-//!             .layer(HeartbeatLayer::new(Duration::from_secs(5))),
+//!         get(feed).layer(
+//!             ServiceBuilder::new()
+//!                 .layer(RetryLayer::new(Duration::from_secs(10)))
+//!                 .layer(HeartbeatLayer::new(Duration::from_secs(5))),
+//!         ),
 //!     )
 //!     // Every other route's: `retry: 3000` and a heartbeat every 15 s.
 //!     .route("/feed", get(feed))
