@@ -219,6 +219,13 @@ impl Held {
     }
 }
 
+// The cancellation futures of the shutdowns are not unwind-safe (tokio's
+// wait lists sit in cells), which would take `UnwindSafe` from every
+// `ResponseBody`. A panic cannot leave them half-updated for a later
+// reader: each only ever reports that its shutdown was triggered.
+impl std::panic::UnwindSafe for Held {}
+impl std::panic::RefUnwindSafe for Held {}
+
 impl fmt::Debug for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Held")
