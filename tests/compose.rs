@@ -11,7 +11,7 @@ use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
 use axum::{
     extract::Request,
-    response::IntoResponse,
+    response::{sse, IntoResponse},
     routing::{get, MethodRouter, Route},
     Router,
 };
@@ -81,9 +81,16 @@ enum Style {
     SpawnedWriter,
     /// Returns an `SseBody` over a stream.
     Body,
+    /// Returns axum's own `Sse` over a stream.
+    AxumSse,
 }
 
-const STYLES: [Style; 3] = [Style::Writer, Style::SpawnedWriter, Style::Body];
+const STYLES: [Style; 4] = [
+    Style::Writer,
+    Style::SpawnedWriter,
+    Style::Body,
+    Style::AxumSse,
+];
 
 /// What a handler sends: `(seconds to wait first, data)`, then it ends or,
 /// if `stay_open`, keeps the stream open.
@@ -142,22 +149,31 @@ fn handler(style: Style, script: Script) -> MethodRouter {
                 }
             })
         }
-        Style::Body => get(move |last: Option<LastEventId>| {
+        Style::Body | Style::AxumSse => get(move |last: Option<LastEventId>| {
             let script = script.clone();
             async move {
                 let seen = last.map(|LastEventId(id)| id);
-                let events = stream::iter(script.events).then(move |(wait, text)| {
+                let texts = stream::iter(script.events).then(move |(wait, text)| {
                     let seen = seen.clone();
                     async move {
                         tokio::time::sleep(Duration::from_secs(wait)).await;
-                        event(text, &seen)
+                        text.replace("$lei", seen.as_deref().unwrap_or("none"))
                     }
                 });
                 let rest = match script.stay_open {
                     true => stream::pending().boxed(),
                     false => stream::empty().boxed(),
                 };
-                SseBody::new(events.chain(rest)).into_response()
+                let texts = texts.chain(rest);
+                match style {
+                    Style::Body => {
+                        SseBody::new(texts.map(|text| Event::new().data(text))).into_response()
+                    }
+                    _ => sse::Sse::new(
+                        texts.map(|text| Ok::<_, Infallible>(sse::Event::default().data(text))),
+                    )
+                    .into_response(),
+                }
             }
         }),
     }
