@@ -61,7 +61,7 @@ use percent_encoding::percent_decode_str;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::answer::{text_answer, AnswerBody};
+use crate::util::answer::{text_answer, AnswerBody};
 
 /// The request header a reconnecting client sends.
 pub const LAST_EVENT_ID: &str = "last-event-id";

@@ -300,7 +300,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod answer;
 mod body;
 pub mod broadcast;
 #[doc = include_str!("docs/cookbook.md")]
@@ -310,13 +309,10 @@ pub mod client;
 pub mod decode;
 mod event;
 mod extract;
-mod frame_buffer;
-mod headers;
 pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
-mod position;
 mod queue;
 pub mod retry;
 pub mod shutdown;
@@ -325,6 +321,7 @@ pub mod stream_service;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod time_limit;
+mod util;
 mod writer;
 
 use axum::BoxError;
@@ -336,7 +333,6 @@ use axum::BoxError;
 pub struct ReadmeDoctests;
 
 pub use crate::{
-    answer::AnswerBody,
     body::{SseBody, SseItem},
     event::{EncodedEvent, Event, EventError, EventField, EventIdValue},
     extract::SseWriterRejection,
@@ -350,5 +346,6 @@ pub use crate::{
     shutdown::{ShutdownLayer, SseShutdown},
     stats::{CloseReason, SseStats, SseStatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},
+    util::answer::AnswerBody,
     writer::{SseError, SseWriter, TrySendError},
 };

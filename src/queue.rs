@@ -21,7 +21,7 @@ use std::{
 use bytes::Bytes;
 use tokio::{sync::Notify, time::Instant};
 
-use crate::frame_buffer::FrameBuffer;
+use crate::util::frame_buffer::FrameBuffer;
 
 /// How much a queue may hold before writers wait, and for how long they
 /// wait.

@@ -13,8 +13,8 @@ use super::{
     Overrides, ResponseBody,
 };
 use crate::{
-    headers,
     stats::{SseStats, StreamRecord},
+    util::headers,
     writer::StreamSlot,
 };
 

@@ -13,7 +13,7 @@ use super::{
     key::{peer_ip, KeyFn},
     ClientKey, StreamLimitService,
 };
-use crate::{answer::retry_after_value, SseStats};
+use crate::{util::answer::retry_after_value, SseStats};
 
 /// The `Retry-After` of the `429` answers, by default.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);

@@ -5,7 +5,7 @@ use http::HeaderValue;
 use tower::Layer;
 
 use super::{ShutdownService, SseShutdown};
-use crate::{answer::retry_after_value, Event, EventError, SseStats};
+use crate::{util::answer::retry_after_value, Event, EventError, SseStats};
 
 /// The `Retry-After` of the `503` answers, by default.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
