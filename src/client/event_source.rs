@@ -27,7 +27,7 @@ use crate::{
     util::headers,
 };
 
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static(crate::last_event_id::LAST_EVENT_ID);
 
 type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
 

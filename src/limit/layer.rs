@@ -13,10 +13,10 @@ use super::{
     key::{peer_ip, KeyFn},
     ClientKey, StreamLimitService,
 };
-use crate::{util::answer::retry_after_value, SseStats};
-
-/// The `Retry-After` of the `429` answers, by default.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+use crate::{
+    util::answer::{retry_after_value, DEFAULT_RETRY_AFTER},
+    SseStats,
+};
 
 /// Open streams per client, for clients that have one.
 #[derive(Debug, Default)]
