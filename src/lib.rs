@@ -308,12 +308,10 @@ pub mod cookbook {}
 pub mod client;
 pub mod decode;
 mod event;
-mod extract;
 pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
-mod queue;
 pub mod retry;
 pub mod shutdown;
 pub mod stats;
@@ -335,7 +333,6 @@ pub struct ReadmeDoctests;
 pub use crate::{
     body::{SseBody, SseItem},
     event::{EncodedEvent, Event, EventError, EventField, EventIdValue},
-    extract::SseWriterRejection,
     heartbeat::{HeartbeatBody, HeartbeatLayer},
     last_event_id::{
         InvalidLastEventId, LastEventId, LastEventIdLayer, LastEventIdRejection, LastEventIdService,
@@ -347,5 +344,6 @@ pub use crate::{
     stats::{CloseReason, SseStats, SseStatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},
     util::answer::AnswerBody,
+    writer::extract::SseWriterRejection,
     writer::{SseError, SseWriter, TrySendError},
 };
