@@ -22,8 +22,8 @@ pub enum SseError {
     /// timeout. Its stream was closed and what was queued dropped; later
     /// sends return [`ConnectionClosed`](Self::ConnectionClosed).
     Timeout,
-    /// A per-stream setting ([`SseWriter::set_retry`],
-    /// [`SseWriter::set_heartbeat`]) came after the stream started; it was
+    /// A per-stream setting ([`SseWriter::set_retry`](crate::SseWriter::set_retry),
+    /// [`SseWriter::set_heartbeat`](crate::SseWriter::set_heartbeat)) came after the stream started; it was
     /// not applied.
     StreamStarted,
 }
@@ -93,7 +93,7 @@ impl IntoResponse for SseError {
     }
 }
 
-/// Why [`SseWriter::try_send`] did not send; hands the event back where it
+/// Why [`SseWriter::try_send`](crate::SseWriter::try_send) did not send; hands the event back where it
 /// can.
 #[derive(Debug)]
 #[non_exhaustive]
