@@ -23,17 +23,45 @@ use futures_util::{
 };
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
-    streams::{StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply},
+    streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply},
     AsyncCommands, Client, RedisError, RedisResult, Value,
 };
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::{EncodedEvent, Event};
 
-use super::{builder::Config, stats::Counters, wire, BroadcastError, Stats, Subscription};
+use super::{
+    builder::Config,
+    position::{self, Generation},
+    stats::Counters,
+    wire, BroadcastError, Stats, Subscription,
+};
 
 /// The stream entry field holding the event's wire form.
 const FIELD: &str = "sse";
+/// The stream entry field holding the generation of the stream's history.
+const GENERATION_FIELD: &str = "g";
+
+/// `XADD` in the generation of the stream: the newest entry's, or (for a
+/// stream that does not exist or holds nothing) the new one in `ARGV[1]`.
+/// One script, so no other publish can start a second generation between
+/// the read and the write. Then the stream's expiry is pushed back.
+///
+/// `KEYS[1]`: the stream. `ARGV`: new generation, `MAXLEN`, wire form,
+/// expiry in milliseconds. Returns `{id, generation}`.
+const PUBLISH_SCRIPT: &str = r"
+local generation = ARGV[1]
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if newest then
+  local fields = newest[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'g' then generation = fields[i + 1] end
+  end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'sse', ARGV[3], 'g', generation)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {id, generation}
+";
 /// Entries read per `XRANGE` or `XREAD`.
 const PAGE: usize = 256;
 /// How long one `XREAD` blocks, in milliseconds.
@@ -133,17 +161,22 @@ impl Redis {
     ) -> Result<String, BroadcastError> {
         let wire = wire::encode_without_id(event)?;
         let mut conn = self.conn.clone();
-        let id: String = conn
-            .xadd_maxlen(
-                self.key(topic),
-                StreamMaxlen::Approx(self.config.history),
-                "*",
-                &[(FIELD, wire.as_bytes())],
-            )
+        let expiry = u64::try_from(self.config.expiry().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let (id, generation): (String, String) = redis::cmd("EVAL")
+            .arg(PUBLISH_SCRIPT)
+            .arg(1)
+            .arg(self.key(topic))
+            .arg(Generation::random().to_string())
+            .arg(self.config.history)
+            .arg(wire.as_bytes())
+            .arg(expiry)
+            .query_async(&mut conn)
             .await
             .map_err(backend)?;
         self.counters.published();
-        Ok(id)
+        Ok(format!("{generation}.{id}"))
     }
 
     /// Entries older than this are not history (see `max_age`).
@@ -181,11 +214,15 @@ impl Redis {
             None => feed.last = feed.newest().await.map_err(backend)?,
             Some(id) => {
                 let floor = self.floor();
-                let resume = StreamKey::parse(id).filter(|&id| id > floor);
+                let resume = position::split_id(id).and_then(|(generation, position)| {
+                    let id = StreamKey::parse(position).filter(|&id| id > floor)?;
+                    Some((generation, id))
+                });
                 let known = match resume {
-                    Some(id) => feed.exists(id).await.map_err(backend)?,
+                    Some((generation, id)) => feed.exists(generation, id).await.map_err(backend)?,
                     None => false,
                 };
+                let resume = resume.map(|(_, id)| id);
                 match resume {
                     Some(id) if known => feed.last = id,
                     _ => {
@@ -341,11 +378,22 @@ impl Reader {
     }
 }
 
-/// The id of an entry and its event (`None` if it holds none).
+/// The generation an entry was written in, if it names one.
+fn generation(entry: &StreamId) -> Option<Generation> {
+    match entry.map.get(GENERATION_FIELD) {
+        Some(Value::BulkString(text)) => Generation::parse(std::str::from_utf8(text).ok()?),
+        _ => None,
+    }
+}
+
+/// The id of an entry and its event (`None` if it holds none, or no
+/// generation).
 fn entry(entry: StreamId) -> Option<(StreamKey, Option<EncodedEvent>)> {
     let id = StreamKey::parse(&entry.id)?;
-    let event = match entry.map.get(FIELD) {
-        Some(Value::BulkString(wire)) => wire::with_id(wire, &entry.id),
+    let event = match (entry.map.get(FIELD), generation(&entry)) {
+        (Some(Value::BulkString(wire)), Some(generation)) => {
+            wire::with_id(wire, &position::format_id(generation, &entry.id))
+        }
         _ => None,
     };
     if event.is_none() {
@@ -423,10 +471,14 @@ impl Feed {
         newest(&mut self.conn, &self.key).await
     }
 
-    async fn exists(&mut self, id: StreamKey) -> RedisResult<bool> {
+    /// Whether the stream holds `id`, written in `generation`.
+    async fn exists(&mut self, generation: Generation, id: StreamKey) -> RedisResult<bool> {
         let id = id.to_string();
         let reply: StreamRangeReply = self.conn.xrange_count(&self.key, &id, &id, 1).await?;
-        Ok(!reply.ids.is_empty())
+        Ok(reply
+            .ids
+            .first()
+            .is_some_and(|entry| self::generation(entry) == Some(generation)))
     }
 
     /// Queues up to a page of entries after `last` (up to `end`), moving
