@@ -11,25 +11,25 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    fmt,
-    pin::pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use futures_util::{
-    future::{select, Either},
-    stream, StreamExt,
-};
+use futures_util::{stream, StreamExt};
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
-    streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply},
+    streams::{StreamId, StreamRangeReply},
     AsyncCommands, Client, RedisError, RedisResult, Value,
 };
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast;
 
 use crate::{EncodedEvent, Event};
 
+mod feed;
+mod reader;
+mod stream_key;
+
+use self::{feed::Feed, reader::Reader, stream_key::StreamKey};
 use super::{
     builder::Config,
     position::{self, Generation},
@@ -94,13 +94,6 @@ struct Live {
     event: Option<EncodedEvent>,
 }
 
-/// What one step of a reader found.
-enum Read {
-    /// The newest id when the reader started: it reads after it.
-    Start(StreamKey),
-    Entries(Vec<(StreamKey, Option<EncodedEvent>)>),
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -115,15 +108,6 @@ fn command_config() -> ConnectionManagerConfig {
         .set_number_of_retries(1)
         .set_connection_timeout(Duration::from_secs(2))
         .set_response_timeout(Duration::from_secs(5))
-}
-
-/// A reader's connection: answers come after up to `BLOCK_MS`. The reader
-/// retries with a backoff of its own.
-fn reader_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_number_of_retries(0)
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(Duration::from_millis(BLOCK_MS) + Duration::from_secs(5))
 }
 
 impl Redis {
@@ -277,107 +261,6 @@ impl Redis {
     }
 }
 
-/// The one task per instance and topic that reads new entries.
-struct Reader {
-    shared: Arc<Redis>,
-    topic: String,
-    key: String,
-    hub: Arc<Hub>,
-    conn: Option<ConnectionManager>,
-    /// The last id read, once known.
-    cursor: Option<StreamKey>,
-}
-
-impl Reader {
-    fn new(shared: Arc<Redis>, topic: String, key: String, hub: Arc<Hub>) -> Self {
-        Self {
-            shared,
-            topic,
-            key,
-            hub,
-            conn: None,
-            cursor: None,
-        }
-    }
-
-    async fn run(mut self) {
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            if self.hub.live.receiver_count() == 0 && self.shared.retire(&self.topic, &self.hub) {
-                return;
-            }
-            let hub = Arc::clone(&self.hub);
-            let read = {
-                let closed = pin!(hub.live.closed());
-                let read = pin!(self.read());
-                match select(closed, read).await {
-                    Either::Left(((), _)) => None,
-                    Either::Right((read, _)) => Some(read),
-                }
-            };
-            let Some(read) = read else {
-                // Nobody listens: check again under the lock. The abandoned
-                // `XREAD` still blocks its connection, so that one goes.
-                self.conn = None;
-                continue;
-            };
-            // No receivers is fine below: the reader stops soon.
-            match read {
-                Ok(Read::Start(newest)) => {
-                    // Subscribers that read the history before this id was
-                    // taken fill what they lack up to it now, rather than at
-                    // the next event, which may be long in coming.
-                    self.cursor = Some(newest);
-                    let _ = hub.live.send(Live {
-                        id: newest,
-                        prev: newest,
-                        event: None,
-                    });
-                }
-                Ok(Read::Entries(entries)) => {
-                    backoff = BACKOFF_MIN;
-                    for (id, event) in entries {
-                        let prev = self.cursor.replace(id).unwrap_or(StreamKey::ZERO);
-                        let _ = hub.live.send(Live { id, prev, event });
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(topic = %self.topic, error = %err, ?backoff, "broadcast: Redis read failed; reconnecting");
-                    self.conn = None;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
-        }
-    }
-
-    /// The newest id if the reader has none yet, else the next entries after
-    /// it, waiting up to `BLOCK_MS` for some.
-    async fn read(&mut self) -> RedisResult<Read> {
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => self.conn.insert(
-                ConnectionManager::new_with_config(self.shared.client.clone(), reader_config())
-                    .await?,
-            ),
-        };
-        let Some(cursor) = self.cursor else {
-            return Ok(Read::Start(newest(conn, &self.key).await?));
-        };
-        let options = StreamReadOptions::default()
-            .block(BLOCK_MS as usize)
-            .count(PAGE);
-        let reply: Option<StreamReadReply> = conn
-            .xread_options(&[&self.key], &[cursor.to_string()], &options)
-            .await?;
-        let entries = reply
-            .into_iter()
-            .flat_map(|reply| reply.keys)
-            .flat_map(|key| key.ids);
-        Ok(Read::Entries(entries.filter_map(entry).collect()))
-    }
-}
-
 /// The generation an entry was written in, if it names one.
 fn generation(entry: &StreamId) -> Option<Generation> {
     match entry.map.get(GENERATION_FIELD) {
@@ -410,167 +293,4 @@ async fn newest(conn: &mut ConnectionManager, key: &str) -> RedisResult<StreamKe
         .first()
         .and_then(|entry| StreamKey::parse(&entry.id))
         .unwrap_or(StreamKey::ZERO))
-}
-
-/// One subscriber's state: what it has seen, and what it still has to yield.
-struct Feed {
-    conn: ConnectionManager,
-    key: String,
-    /// Everything up to this id has been queued or deliberately skipped.
-    last: StreamKey,
-    pending: VecDeque<EncodedEvent>,
-    /// Whether the history after `last` has been read to its end.
-    replay_done: bool,
-    live: broadcast::Receiver<Live>,
-    counters: Arc<Counters>,
-}
-
-impl Feed {
-    async fn next(&mut self) -> Option<EncodedEvent> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(event);
-            }
-            if !self.replay_done {
-                match self.read_after(None).await {
-                    Ok(read) => self.replay_done = read < PAGE,
-                    Err(err) => return self.fail(&err),
-                }
-                continue;
-            }
-            match self.live.recv().await {
-                Ok(live) if live.id <= self.last => {}
-                Ok(live) => {
-                    // Entries between what we saw and what the reader read
-                    // after: read them from the history first.
-                    while live.prev > self.last {
-                        match self.read_after(Some(live.prev)).await {
-                            Ok(read) if read == PAGE => {}
-                            Ok(_) => self.last = live.prev,
-                            Err(err) => return self.fail(&err),
-                        }
-                    }
-                    self.last = live.id;
-                    self.pending.extend(live.event);
-                }
-                Err(RecvError::Lagged(_)) => {
-                    self.counters.slow_disconnect();
-                    return None;
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    }
-
-    fn fail(&self, err: &RedisError) -> Option<EncodedEvent> {
-        tracing::warn!(key = %self.key, error = %err, "broadcast: reading the history failed; ending the subscription");
-        None
-    }
-
-    async fn newest(&mut self) -> RedisResult<StreamKey> {
-        newest(&mut self.conn, &self.key).await
-    }
-
-    /// Whether the stream holds `id`, written in `generation`.
-    async fn exists(&mut self, generation: Generation, id: StreamKey) -> RedisResult<bool> {
-        let id = id.to_string();
-        let reply: StreamRangeReply = self.conn.xrange_count(&self.key, &id, &id, 1).await?;
-        Ok(reply
-            .ids
-            .first()
-            .is_some_and(|entry| self::generation(entry) == Some(generation)))
-    }
-
-    /// Queues up to a page of entries after `last` (up to `end`), moving
-    /// `last`; returns how many entries were read.
-    async fn read_after(&mut self, end: Option<StreamKey>) -> RedisResult<usize> {
-        let start = format!("({}", self.last);
-        let end = end.map_or_else(|| "+".to_owned(), |end| end.to_string());
-        let reply: StreamRangeReply = self.conn.xrange_count(&self.key, start, end, PAGE).await?;
-        let read = reply.ids.len();
-        for (id, event) in reply.ids.into_iter().filter_map(entry) {
-            self.last = id;
-            self.pending.extend(event);
-        }
-        Ok(read)
-    }
-}
-
-/// A Redis stream id, `ms-seq`, ordered as Redis orders them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct StreamKey {
-    ms: u64,
-    seq: u64,
-}
-
-impl StreamKey {
-    /// Before every id a stream can hold.
-    const ZERO: Self = Self { ms: 0, seq: 0 };
-
-    /// The last id before millisecond `ms`.
-    fn before_ms(ms: u64) -> Self {
-        match ms.checked_sub(1) {
-            Some(ms) => Self { ms, seq: u64::MAX },
-            None => Self::ZERO,
-        }
-    }
-
-    /// An id exactly as Redis writes it.
-    fn parse(id: &str) -> Option<Self> {
-        let (ms, seq) = id.split_once('-')?;
-        let number = |s: &str| {
-            let canonical = !s.is_empty()
-                && s.bytes().all(|b| b.is_ascii_digit())
-                && (s == "0" || !s.starts_with('0'));
-            canonical.then(|| s.parse().ok()).flatten()
-        };
-        Some(Self {
-            ms: number(ms)?,
-            seq: number(seq)?,
-        })
-    }
-}
-
-impl fmt::Display for StreamKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_ids_parse_as_redis_writes_them() {
-        assert_eq!(
-            StreamKey::parse("1700000000000-3"),
-            Some(StreamKey {
-                ms: 1_700_000_000_000,
-                seq: 3
-            })
-        );
-        assert_eq!(StreamKey::parse("0-1").unwrap().to_string(), "0-1");
-        for id in [
-            "",
-            "5",
-            "1-",
-            "-1",
-            "01-0",
-            "1-+2",
-            "1-2-3",
-            "18446744073709551616-0",
-        ] {
-            assert_eq!(StreamKey::parse(id), None, "{id:?}");
-        }
-        assert!(StreamKey::parse("2-0") > StreamKey::parse("1-99"));
-        assert_eq!(
-            StreamKey::before_ms(5),
-            StreamKey {
-                ms: 4,
-                seq: u64::MAX
-            }
-        );
-        assert_eq!(StreamKey::before_ms(0), StreamKey::ZERO);
-    }
 }
