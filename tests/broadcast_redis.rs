@@ -442,6 +442,21 @@ async fn streams_survive_a_redis_restart_and_nothing_is_duplicated() {
 }
 
 impl OwnRedis {
+    /// The clients connected now, but for the `redis-cli` that asks.
+    fn clients(&self) -> usize {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["CLIENT", "LIST"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains("cmd=") && !line.contains("cmd=client|list"))
+            .count()
+    }
+
     /// Runs `redis-cli` against this server.
     fn cli(&self, args: &[&str]) {
         let status = Command::new("redis-cli")
@@ -520,4 +535,63 @@ mod conformance {
         )
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_topics_are_read_over_a_few_connections() {
+    const TOPICS: usize = 3000;
+    const ROUNDS: usize = 3;
+    /// Reader connections and the publishing one.
+    const MAX_CONNECTIONS: usize = 4;
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(redis) = OwnRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = unique_prefix();
+    let b = Broadcast::builder()
+        .key_prefix(&prefix)
+        .buffer(8)
+        .connect_redis(&url)
+        .await
+        .unwrap();
+    let mut subscriptions = Vec::with_capacity(TOPICS);
+    for n in 0..TOPICS {
+        subscriptions.push(b.subscribe(&format!("user-{n}"), None).await.unwrap());
+    }
+    assert_eq!(b.stats().subscribers(), TOPICS);
+    // Only this instance is connected now.
+    let held = redis.clients();
+    println!("{TOPICS} topics, one subscriber each: {held} Redis connections");
+    assert!(
+        held <= MAX_CONNECTIONS,
+        "{held} connections for {TOPICS} topics"
+    );
+
+    // Another instance publishes on every topic, round after round.
+    let a = instance(&url, &prefix).await;
+    let mut published = vec![Vec::new(); TOPICS];
+    for round in 0..ROUNDS {
+        for (n, ids) in published.iter_mut().enumerate() {
+            let topic = format!("user-{n}");
+            ids.push(publish(&a, &topic, &format!("{n}/{round}")).await);
+        }
+    }
+    // Every event, in order, once (the last round shows that nothing came
+    // twice before it).
+    for (subscription, expected) in subscriptions.iter_mut().zip(&published) {
+        for wire in expected {
+            assert_eq!(text(&next(subscription).await), wire);
+        }
+    }
+    // The publisher holds one connection (it reads no topic).
+    let held = redis.clients() - 1;
+    println!("after {} events: {held} Redis connections", TOPICS * ROUNDS);
+    assert!(
+        held <= MAX_CONNECTIONS,
+        "{held} connections for {TOPICS} topics"
+    );
+    assert_eq!(b.stats().slow_disconnects(), 0);
 }

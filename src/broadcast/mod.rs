@@ -112,9 +112,13 @@
 //!   stream's generation (kept in every entry; a new stream draws a new
 //!   one), and a `PEXPIRE` that pushes back the expiry of an idle stream
 //!   ([`BroadcastBuilder::idle_expiry`]). The position is Redis's stream id.
-//! - Each instance runs one reader per topic with subscribers (a blocking
-//!   `XREAD` on a connection of its own) and fans the events out in memory;
-//!   resuming reads the history with `XRANGE`.
+//! - Each instance reads every topic it has subscribers for over a fixed
+//!   number of connections (blocking `XREAD`s over many streams at once;
+//!   with the publishing connection, at most 3 connections per instance
+//!   whatever the number of topics) and fans the events out in memory;
+//!   resuming reads the history with `XRANGE`. A topic nobody subscribes to
+//!   on an instance costs that instance no reads. Each topic with
+//!   subscribers holds a buffer of [`BroadcastBuilder::buffer`] slots.
 //! - When Redis is unreachable, `publish` and `subscribe` return
 //!   [`BroadcastError::Backend`], open subscriptions stay open, and each
 //!   reader reconnects with backoff and resumes after the last id it saw:

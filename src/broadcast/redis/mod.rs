@@ -1,16 +1,17 @@
 //! The Redis Streams backend: topics shared by every instance on one Redis.
 //!
 //! Publishing is an `XADD` (the stored value is the event's wire form
-//! without `id`). Each instance runs one reader task per topic with
-//! subscribers: a blocking `XREAD` on a connection of its own, fanned out in
-//! memory through a `tokio::sync::broadcast` channel. Every live event names
+//! without `id`). Each instance reads every topic with subscribers over a
+//! few connections (see [`reader`]): blocking `XREAD`s over many streams at
+//! once, fanned out in memory through a `tokio::sync::broadcast` channel per
+//! topic. Every live event names
 //! the id the reader read after (`prev`), so a subscriber that has not yet
 //! seen `prev` knows there is a gap and fills it with `XRANGE` first: events
 //! are never missing between the replay and the live feed, whenever the
 //! reader started or however often it reconnected.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -29,7 +30,7 @@ mod feed;
 mod reader;
 mod stream_key;
 
-use self::{feed::Feed, reader::Reader, stream_key::StreamKey};
+use self::{feed::Feed, reader::Shard, stream_key::StreamKey};
 use super::{
     builder::Config,
     position::{self, Generation},
@@ -73,11 +74,18 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 pub(super) struct Redis {
     config: Config,
     counters: Arc<Counters>,
-    client: Client,
     /// Shared by publishing and history reads; reconnects on its own.
     conn: ConnectionManager,
-    /// One per topic with subscribers on this instance.
-    hubs: Mutex<HashMap<String, Arc<Hub>>>,
+    /// The readers: topics with subscribers on this instance, by key.
+    shards: Vec<Arc<Shard>>,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        for shard in &self.shards {
+            shard.close();
+        }
+    }
 }
 
 struct Hub {
@@ -121,12 +129,21 @@ impl Redis {
         let conn = ConnectionManager::new_with_config(client.clone(), command_config())
             .await
             .map_err(backend)?;
+        let instance = fastrand::u64(..);
+        let shards: Vec<Arc<Shard>> = (0..reader::READERS)
+            .map(|n| {
+                let wake_key = format!("{}wake:{instance:016x}:{n}", config.key_prefix);
+                Arc::new(Shard::new(wake_key))
+            })
+            .collect();
+        for shard in &shards {
+            tokio::spawn(reader::run(Arc::clone(shard), client.clone()));
+        }
         Ok(Arc::new(Self {
             config,
             counters: Arc::default(),
-            client,
             conn,
-            hubs: Mutex::default(),
+            shards,
         }))
     }
 
@@ -183,7 +200,7 @@ impl Redis {
         let key = self.key(topic);
         // Live first: whatever the history reads below miss, the live feed
         // (or a gap fill) brings.
-        let live = self.hub(topic, &key);
+        let live = self.hub(&key);
         let mut feed = Feed {
             conn: self.conn.clone(),
             key,
@@ -225,39 +242,22 @@ impl Redis {
             let event = feed.next().await?;
             Some((event, feed))
         });
+        // The instance (and its readers) lives as long as its subscriptions.
+        let instance = Arc::clone(self);
         Ok(Subscription::new(
             stream.boxed(),
             missed,
             Arc::clone(&self.counters),
-            None,
+            Some(Box::new(move || drop(instance))),
         ))
     }
 
-    /// A receiver of `topic`'s live events, starting the reader if none
-    /// runs.
-    fn hub(self: &Arc<Self>, topic: &str, key: &str) -> broadcast::Receiver<Live> {
-        let mut hubs = lock(&self.hubs);
-        if let Some(hub) = hubs.get(topic) {
-            return hub.live.subscribe();
-        }
-        let (live, receiver) = broadcast::channel(self.config.buffer);
-        let hub = Arc::new(Hub { live });
-        hubs.insert(topic.to_owned(), Arc::clone(&hub));
-        tokio::spawn(Reader::new(Arc::clone(self), topic.to_owned(), key.to_owned(), hub).run());
-        receiver
-    }
-
-    /// Removes `hub` if nobody listens to it any more; the reader then stops.
-    /// Subscribing happens under the same lock, so nobody can join after.
-    fn retire(&self, topic: &str, hub: &Arc<Hub>) -> bool {
-        let mut hubs = lock(&self.hubs);
-        if hub.live.receiver_count() > 0 {
-            return false;
-        }
-        if hubs.get(topic).is_some_and(|h| Arc::ptr_eq(h, hub)) {
-            hubs.remove(topic);
-        }
-        true
+    /// A receiver of the live events of the stream at `key`.
+    fn hub(&self, key: &str) -> broadcast::Receiver<Live> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(key, &mut hasher);
+        let shard = std::hash::Hasher::finish(&hasher) as usize % self.shards.len();
+        self.shards[shard].subscribe(key, self.config.buffer, &self.conn)
     }
 }
 
