@@ -112,13 +112,16 @@
 //!   stream's generation (kept in every entry; a new stream draws a new
 //!   one), and a `PEXPIRE` that pushes back the expiry of an idle stream
 //!   ([`BroadcastBuilder::idle_expiry`]). The position is Redis's stream id.
-//! - Each instance reads every topic it has subscribers for over a fixed
-//!   number of connections (blocking `XREAD`s over many streams at once;
-//!   with the publishing connection, at most 3 connections per instance
-//!   whatever the number of topics) and fans the events out in memory;
-//!   resuming reads the history with `XRANGE`. A topic nobody subscribes to
-//!   on an instance costs that instance no reads. Each topic with
-//!   subscribers holds a buffer of [`BroadcastBuilder::buffer`] slots.
+//! - Each instance holds two Redis connections whatever the number of
+//!   topics: one for publishing and history reads, one for its reader. Every
+//!   publish also appends the topic's key to a change stream
+//!   (`{prefix}\0changes`, bounded); the reader blocks on that one stream
+//!   and reads the new entries of the changed topics it serves with one
+//!   `XREAD` over many streams, then fans them out in memory. A topic nobody
+//!   subscribes to on an instance costs that instance no reads; each topic
+//!   with subscribers holds a buffer of [`BroadcastBuilder::buffer`] slots.
+//!   Resuming reads the history with `XRANGE`. The topic streams and the
+//!   change stream must be on one Redis (not spread over a Redis Cluster).
 //! - When Redis is unreachable, `publish` and `subscribe` return
 //!   [`BroadcastError::Backend`], open subscriptions stay open, and each
 //!   reader reconnects with backoff and resumes after the last id it saw:

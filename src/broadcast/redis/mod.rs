@@ -1,15 +1,14 @@
 //! The Redis Streams backend: topics shared by every instance on one Redis.
 //!
-//! Publishing is an `XADD` (the stored value is the event's wire form
-//! without `id`). Each instance reads every topic with subscribers over a
-//! few connections (see [`reader`]): blocking `XREAD`s over many streams at
-//! once, fanned out in memory through a `tokio::sync::broadcast` channel per
-//! topic. Every live event names
-//! the id the reader read after (`prev`), so a subscriber that has not yet
-//! seen `prev` knows there is a gap and fills it with `XRANGE` first: events
-//! are never missing between the replay and the live feed, whenever the
-//! reader started or however often it reconnected.
-
+//! Publishing is one script: an `XADD` (the stored value is the event's wire
+//! form without `id`, and the stream's generation) and an entry on the
+//! change stream. Each instance reads every topic with subscribers over one
+//! connection (see [`reader`]) and fans the events out in memory through a
+//! `tokio::sync::broadcast` channel per topic. Every live event names the id
+//! the reader read after (`prev`), so a subscriber that has not yet seen
+//! `prev` knows there is a gap and fills it with `XRANGE` first: events are
+//! never missing between the replay and the live feed, whenever the reader
+//! started or however often it reconnected.
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -48,8 +47,11 @@ const GENERATION_FIELD: &str = "g";
 /// One script, so no other publish can start a second generation between
 /// the read and the write. Then the stream's expiry is pushed back.
 ///
-/// `KEYS[1]`: the stream. `ARGV`: new generation, `MAXLEN`, wire form,
-/// expiry in milliseconds. Returns `{id, generation}`.
+/// Last, the stream's key goes on the change stream that readers follow.
+///
+/// `KEYS[1]`: the stream, `KEYS[2]`: the change stream. `ARGV`: new
+/// generation, `MAXLEN`, wire form, expiry in milliseconds, `MAXLEN` of the
+/// change stream. Returns `{id, generation}`.
 const PUBLISH_SCRIPT: &str = r"
 local generation = ARGV[1]
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
@@ -61,8 +63,12 @@ if newest then
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'sse', ARGV[3], 'g', generation)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'k', KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {id, generation}
 ";
+/// Change entries kept: readers that fall further behind sweep every topic.
+const CHANGES_MAXLEN: usize = 100_000;
 /// Entries read per `XRANGE` or `XREAD`.
 const PAGE: usize = 256;
 /// How long one `XREAD` blocks, in milliseconds.
@@ -76,15 +82,14 @@ pub(super) struct Redis {
     counters: Arc<Counters>,
     /// Shared by publishing and history reads; reconnects on its own.
     conn: ConnectionManager,
-    /// The readers: topics with subscribers on this instance, by key.
-    shards: Vec<Arc<Shard>>,
+    /// The reader: topics with subscribers on this instance, by key.
+    shard: Arc<Shard>,
+    changes_key: String,
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        for shard in &self.shards {
-            shard.close();
-        }
+        self.shard.close();
     }
 }
 
@@ -129,21 +134,15 @@ impl Redis {
         let conn = ConnectionManager::new_with_config(client.clone(), command_config())
             .await
             .map_err(backend)?;
-        let instance = fastrand::u64(..);
-        let shards: Vec<Arc<Shard>> = (0..reader::READERS)
-            .map(|n| {
-                let wake_key = format!("{}wake:{instance:016x}:{n}", config.key_prefix);
-                Arc::new(Shard::new(wake_key))
-            })
-            .collect();
-        for shard in &shards {
-            tokio::spawn(reader::run(Arc::clone(shard), client.clone()));
-        }
+        let changes_key = stream_key::changes_key(&config.key_prefix);
+        let shard = Arc::new(Shard::new(changes_key.clone()));
+        tokio::spawn(reader::run(Arc::clone(&shard), client));
         Ok(Arc::new(Self {
             config,
             counters: Arc::default(),
             conn,
-            shards,
+            shard,
+            changes_key,
         }))
     }
 
@@ -152,7 +151,7 @@ impl Redis {
     }
 
     fn key(&self, topic: &str) -> String {
-        format!("{}{topic}", self.config.key_prefix)
+        stream_key::topic_key(&self.config.key_prefix, topic)
     }
 
     pub(super) async fn publish(
@@ -167,12 +166,14 @@ impl Redis {
             .max(1);
         let (id, generation): (String, String) = redis::cmd("EVAL")
             .arg(PUBLISH_SCRIPT)
-            .arg(1)
+            .arg(2)
             .arg(self.key(topic))
+            .arg(&self.changes_key)
             .arg(Generation::random().to_string())
             .arg(self.config.history)
             .arg(wire.as_bytes())
             .arg(expiry)
+            .arg(CHANGES_MAXLEN)
             .query_async(&mut conn)
             .await
             .map_err(backend)?;
@@ -254,10 +255,7 @@ impl Redis {
 
     /// A receiver of the live events of the stream at `key`.
     fn hub(&self, key: &str) -> broadcast::Receiver<Live> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(key, &mut hasher);
-        let shard = std::hash::Hasher::finish(&hasher) as usize % self.shards.len();
-        self.shards[shard].subscribe(key, self.config.buffer, &self.conn)
+        self.shard.subscribe(key, self.config.buffer)
     }
 }
 

@@ -1,17 +1,21 @@
-//! The reader: new entries of every topic this instance serves, over a few
-//! connections.
+//! The reader: new entries of every topic this instance serves, over one
+//! connection.
 //!
-//! Topics are spread over [`READERS`] shards by their key. Each shard is one
-//! task and (while it has topics) one connection, looping on one blocking
-//! `XREAD COUNT .. BLOCK .. STREAMS wake k1 k2 .. id id1 id2 ..` over all its
-//! topics. A topic joins a shard when its first subscriber arrives; the
-//! shard's own wake-up stream (`{prefix}wake:{instance}:{shard}`, one
-//! `XADD` per change, not per topic) ends the blocking read at once so the
-//! next one includes it. A topic whose subscribers have all left is dropped
-//! at the next read: it costs no reader work after that.
+//! Every publish also appends the topic's key to one change stream
+//! (`{prefix}changes`, in the same script). The reader blocks on that one
+//! stream, then reads the new entries of the changed topics it serves, with
+//! one non-blocking `XREAD .. STREAMS k1 k2 .. id1 id2 ..` for many topics
+//! at once: an event costs the reader the same work with ten topics or
+//! 100,000. Each topic is read after the last id the reader saw in it, so
+//! nothing a change entry announced can be skipped; and whenever the change
+//! stream may have been missed (at the start, after a reconnection, after a
+//! quiet `BLOCK` period) the reader sweeps every topic it serves the same
+//! way. A topic joins when its first subscriber arrives and leaves at the
+//! next read after its last one left: a topic nobody subscribes to costs no
+//! reader work. A reader with no topics holds no connection.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicBool, Ordering::SeqCst},
         Arc, Mutex,
@@ -22,7 +26,7 @@ use std::{
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
     streams::{StreamRangeReply, StreamReadReply},
-    Client, RedisResult,
+    Client, RedisResult, Value,
 };
 use tokio::sync::{broadcast, Notify};
 
@@ -30,16 +34,11 @@ use super::{
     entry, lock, stream_key::StreamKey, Hub, Live, BACKOFF_MAX, BACKOFF_MIN, BLOCK_MS, PAGE,
 };
 
-/// Reader connections per instance. With the publishing connection, an
-/// instance holds `READERS + 1` connections to Redis, whatever the number of
-/// topics.
-pub(super) const READERS: usize = 2;
+/// Streams per `XREAD` (and new topics per pipeline of `XREVRANGE`s).
+const BATCH: usize = 1000;
 
-/// New topics whose newest id is read in one pipeline.
-const START_BATCH: usize = 1000;
-
-/// How long a wake-up stream lives after its last wake-up.
-const WAKE_EXPIRY_MS: u64 = 60_000;
+/// Change entries read at once.
+const CHANGES_PAGE: usize = 4096;
 
 /// A reader's connection: answers come after up to `BLOCK_MS`. The reader
 /// retries with a backoff of its own.
@@ -54,9 +53,8 @@ fn reader_config() -> ConnectionManagerConfig {
 pub(super) struct Shard {
     /// Redis key → the topic's hub and where the reader is in its stream.
     topics: Mutex<HashMap<String, Watched>>,
-    /// A wake-up is on its way, or the reader has yet to look at the topics.
-    wake_pending: AtomicBool,
-    wake_key: String,
+    /// The change stream: the key of every stream published to.
+    changes_key: String,
     /// Wakes a reader that has no topics (and so no connection), or that
     /// must stop.
     notify: Notify,
@@ -77,24 +75,18 @@ struct Watch {
 }
 
 impl Shard {
-    pub(super) fn new(wake_key: String) -> Self {
+    pub(super) fn new(changes_key: String) -> Self {
         Self {
             topics: Mutex::default(),
-            wake_pending: AtomicBool::new(false),
-            wake_key,
+            changes_key,
             notify: Notify::new(),
             closed: AtomicBool::new(false),
         }
     }
 
     /// A receiver of the live events of the stream at `key`, adding the
-    /// topic (and waking the reader, over `conn`) if it is new here.
-    pub(super) fn subscribe(
-        &self,
-        key: &str,
-        buffer: usize,
-        conn: &ConnectionManager,
-    ) -> broadcast::Receiver<Live> {
+    /// topic if it is new here.
+    pub(super) fn subscribe(&self, key: &str, buffer: usize) -> broadcast::Receiver<Live> {
         let mut topics = lock(&self.topics);
         if let Some(watched) = topics.get(key) {
             return watched.hub.live.subscribe();
@@ -108,41 +100,10 @@ impl Shard {
             },
         );
         drop(topics);
-        self.wake(conn);
-        receiver
-    }
-
-    /// Makes the reader look at its topics again soon: at once if it has
-    /// none, else by ending its blocking read with an entry on its wake-up
-    /// stream. One wake-up covers every change made before the reader looks.
-    fn wake(&self, conn: &ConnectionManager) {
+        // A reader without topics waits for this; one with topics takes the
+        // new one at its next step.
         self.notify.notify_one();
-        if self.wake_pending.swap(true, SeqCst) {
-            return;
-        }
-        let mut conn = conn.clone();
-        let key = self.wake_key.clone();
-        tokio::spawn(async move {
-            let woken: RedisResult<()> = redis::pipe()
-                .cmd("XADD")
-                .arg(&key)
-                .arg("MAXLEN")
-                .arg(1)
-                .arg("*")
-                .arg("w")
-                .arg(1)
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(&key)
-                .arg(WAKE_EXPIRY_MS)
-                .ignore()
-                .query_async(&mut conn)
-                .await;
-            if let Err(err) = woken {
-                // The reader's read times out after `BLOCK_MS` and looks then.
-                tracing::debug!(error = %err, "broadcast: waking the Redis reader failed");
-            }
-        });
+        receiver
     }
 
     /// Stops the reader (after its current read).
@@ -192,22 +153,40 @@ impl Shard {
     }
 }
 
-/// One shard's reader task: runs until the shard is closed.
+impl Shard {
+    /// The topics among `keys` that the reader reads, where it is in them.
+    fn watches<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<Watch> {
+        let topics = lock(&self.topics);
+        keys.into_iter()
+            .filter_map(|key| {
+                let watched = topics.get(key)?;
+                Some(Watch {
+                    key: key.to_owned(),
+                    cursor: watched.cursor?,
+                    hub: Arc::clone(&watched.hub),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The reader task: runs until the shard is closed.
 pub(super) async fn run(shard: Arc<Shard>, client: Client) {
     let mut conn: Option<ConnectionManager> = None;
-    let mut wake_cursor = StreamKey::ZERO;
+    // Where the reader is in the change stream; `None`: not known, so
+    // changes may have been missed and every topic is swept.
+    let mut changes: Option<StreamKey> = None;
     let mut backoff = BACKOFF_MIN;
     loop {
         if shard.closed.load(SeqCst) {
             return;
         }
-        // Before looking: a topic added after this gets a wake-up of its own.
-        shard.wake_pending.store(false, SeqCst);
         let (fresh, watch) = shard.snapshot();
         if fresh.is_empty() && watch.is_empty() {
             // Nothing to read: no connection either.
             conn = None;
-            shard.notify.notified().await;
+            changes = None;
+            shard.notified().await;
             continue;
         }
         let result = async {
@@ -217,11 +196,29 @@ pub(super) async fn run(shard: Arc<Shard>, client: Client) {
                     ConnectionManager::new_with_config(client.clone(), reader_config()).await?,
                 ),
             };
+            let cursor = match changes {
+                Some(cursor) => cursor,
+                None => {
+                    // From here on, every change is seen: then sweep.
+                    let cursor = super::newest(conn, &shard.changes_key).await?;
+                    changes = Some(cursor);
+                    read_all(&shard, conn, watch).await?;
+                    cursor
+                }
+            };
             if !fresh.is_empty() {
                 start(&shard, conn, &fresh).await?;
             }
-            if !watch.is_empty() {
-                read(&shard, conn, &watch, &mut wake_cursor).await?;
+            match wait_for_changes(&shard, conn, cursor).await? {
+                Some((cursor, changed)) => {
+                    changes = Some(cursor);
+                    let watch = shard.watches(changed.iter().map(String::as_str));
+                    read_all(&shard, conn, watch).await?;
+                }
+                // A quiet period: sweep at the next step, in case the
+                // change stream was trimmed, flushed or written by a
+                // publisher that does not announce.
+                None => changes = None,
             }
             RedisResult::Ok(())
         }
@@ -231,11 +228,72 @@ pub(super) async fn run(shard: Arc<Shard>, client: Client) {
             Err(err) => {
                 tracing::warn!(error = %err, ?backoff, "broadcast: Redis read failed; reconnecting");
                 conn = None;
+                changes = None;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }
+}
+
+impl Shard {
+    async fn notified(&self) {
+        if !self.closed.load(SeqCst) {
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// Blocks up to `BLOCK_MS` for change entries after `cursor`: the new
+/// cursor and the keys that changed, or `None` if nothing did.
+async fn wait_for_changes(
+    shard: &Shard,
+    conn: &mut ConnectionManager,
+    cursor: StreamKey,
+) -> RedisResult<Option<(StreamKey, HashSet<String>)>> {
+    let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+        .arg("COUNT")
+        .arg(CHANGES_PAGE)
+        .arg("BLOCK")
+        .arg(BLOCK_MS)
+        .arg("STREAMS")
+        .arg(&shard.changes_key)
+        .arg(cursor.to_string())
+        .query_async(conn)
+        .await?;
+    let Some(entries) = reply.and_then(|reply| reply.keys.into_iter().next()) else {
+        return Ok(None);
+    };
+    let mut cursor = cursor;
+    let mut changed = HashSet::new();
+    for entry in entries.ids {
+        if let Some(id) = StreamKey::parse(&entry.id) {
+            cursor = id;
+        }
+        if let Some(Value::BulkString(key)) = entry.map.get("k") {
+            if let Ok(key) = String::from_utf8(key.clone()) {
+                changed.insert(key);
+            }
+        }
+    }
+    Ok(Some((cursor, changed)))
+}
+
+/// Reads the new entries of every topic in `watch`, many per `XREAD`, until
+/// none has more.
+async fn read_all(
+    shard: &Shard,
+    conn: &mut ConnectionManager,
+    mut watch: Vec<Watch>,
+) -> RedisResult<()> {
+    while !watch.is_empty() {
+        let mut more = Vec::new();
+        for batch in watch.chunks(BATCH) {
+            more.extend(read(shard, conn, batch).await?);
+        }
+        watch = shard.watches(more.iter().map(String::as_str));
+    }
+    Ok(())
 }
 
 /// Reads the newest id of each new topic: the reader reads after it.
@@ -246,7 +304,7 @@ async fn start(
     conn: &mut ConnectionManager,
     fresh: &[(String, Arc<Hub>)],
 ) -> RedisResult<()> {
-    for batch in fresh.chunks(START_BATCH) {
+    for batch in fresh.chunks(BATCH) {
         let mut pipe = redis::pipe();
         for (key, _) in batch {
             pipe.cmd("XREVRANGE")
@@ -274,42 +332,34 @@ async fn start(
     Ok(())
 }
 
-/// One blocking read of every watched topic and the wake-up stream.
+/// One non-blocking read of the topics in `watch`; the keys that returned a
+/// full page (and may hold more).
 async fn read(
     shard: &Shard,
     conn: &mut ConnectionManager,
     watch: &[Watch],
-    wake_cursor: &mut StreamKey,
-) -> RedisResult<()> {
+) -> RedisResult<Vec<String>> {
     let mut cmd = redis::cmd("XREAD");
-    cmd.arg("COUNT")
-        .arg(PAGE)
-        .arg("BLOCK")
-        .arg(BLOCK_MS)
-        .arg("STREAMS")
-        .arg(&shard.wake_key);
+    cmd.arg("COUNT").arg(PAGE).arg("STREAMS");
     for topic in watch {
         cmd.arg(&topic.key);
     }
-    cmd.arg(wake_cursor.to_string());
     for topic in watch {
         cmd.arg(topic.cursor.to_string());
     }
     let reply: Option<StreamReadReply> = cmd.query_async(conn).await?;
     let Some(reply) = reply else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let hubs: HashMap<&str, &Arc<Hub>> = watch.iter().map(|w| (w.key.as_str(), &w.hub)).collect();
+    let mut more = Vec::new();
     for stream in reply.keys {
-        if stream.key == shard.wake_key {
-            if let Some(last) = stream.ids.last().and_then(|e| StreamKey::parse(&e.id)) {
-                *wake_cursor = last;
-            }
-            continue;
-        }
         let Some(&hub) = hubs.get(stream.key.as_str()) else {
             continue;
         };
+        if stream.ids.len() >= PAGE {
+            more.push(stream.key.clone());
+        }
         let entries = stream
             .ids
             .into_iter()
@@ -321,5 +371,5 @@ async fn read(
             });
         shard.deliver(&stream.key, hub, entries);
     }
-    Ok(())
+    Ok(more)
 }

@@ -1,6 +1,17 @@
-//! Redis stream ids.
+//! Key naming, and Redis stream ids.
 
 use std::fmt;
+
+/// The key of a topic's stream: the prefix and the topic.
+pub(super) fn topic_key(prefix: &str, topic: &str) -> String {
+    format!("{prefix}{topic}")
+}
+
+/// The key of the change stream every publish appends its topic's key to.
+/// The NUL byte keeps it apart from any topic a handler names in practice.
+pub(super) fn changes_key(prefix: &str) -> String {
+    format!("{prefix}\0changes")
+}
 
 /// A Redis stream id, `ms-seq`, ordered as Redis orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
