@@ -595,3 +595,45 @@ async fn thousands_of_topics_are_read_over_a_few_connections() {
     );
     assert_eq!(b.stats().slow_disconnects(), 0);
 }
+
+#[tokio::test]
+async fn connected_subscribers_go_on_across_a_flushall() {
+    if redis_url().is_none() {
+        return;
+    }
+    let Some(redis) = OwnRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = unique_prefix();
+    let a = instance(&url, &prefix).await;
+    let b = instance(&url, &prefix).await;
+    let mut subscription = b.subscribe("t", None).await.unwrap();
+    let mut published = Vec::new();
+    for n in 1..=3 {
+        published.push(publish(&a, "t", &n.to_string()).await);
+    }
+    for expected in &published {
+        assert_eq!(text(&next(&mut subscription).await), expected);
+    }
+    redis.cli(&["FLUSHALL"]);
+    // Published after the flush: a new history, delivered to the subscriber
+    // that was there, in order, once.
+    let mut after = Vec::new();
+    for n in 4..=6 {
+        after.push(publish(&a, "t", &n.to_string()).await);
+    }
+    for expected in &after {
+        assert_eq!(text(&next(&mut subscription).await), expected);
+    }
+    // A client resuming from before the flush is told it missed events.
+    let mut resumed = b.subscribe("t", Some(id_of(&published[2]))).await.unwrap();
+    assert!(resumed.missed_events());
+    assert_eq!(text(&next(&mut resumed).await), "event: missed\ndata:\n\n");
+    for expected in &after {
+        assert_eq!(text(&next(&mut resumed).await), expected);
+    }
+    let last = publish(&a, "t", "7").await;
+    assert_eq!(text(&next(&mut subscription).await), last);
+    assert_eq!(text(&next(&mut resumed).await), last);
+}

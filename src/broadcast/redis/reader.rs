@@ -53,6 +53,9 @@ fn reader_config() -> ConnectionManagerConfig {
 pub(super) struct Shard {
     /// Redis key → the topic's hub and where the reader is in its stream.
     topics: Mutex<HashMap<String, Watched>>,
+    /// Keys added since the reader last looked: only these are started, so
+    /// a step costs the same with ten topics or 100,000.
+    fresh: Mutex<Vec<String>>,
     /// The change stream: the key of every stream published to.
     changes_key: String,
     /// Wakes a reader that has no topics (and so no connection), or that
@@ -78,6 +81,7 @@ impl Shard {
     pub(super) fn new(changes_key: String) -> Self {
         Self {
             topics: Mutex::default(),
+            fresh: Mutex::default(),
             changes_key,
             notify: Notify::new(),
             closed: AtomicBool::new(false),
@@ -99,6 +103,8 @@ impl Shard {
                 cursor: None,
             },
         );
+        // Under the topics' lock: the reader takes it after the topic is in.
+        lock(&self.fresh).push(key.to_owned());
         drop(topics);
         // A reader without topics waits for this; one with topics takes the
         // new one at its next step.
@@ -112,27 +118,47 @@ impl Shard {
         self.notify.notify_one();
     }
 
-    /// Drops topics nobody listens to; the topics to start (no cursor yet)
-    /// and those to read.
-    fn snapshot(&self) -> (Vec<(String, Arc<Hub>)>, Vec<Watch>) {
+    /// Drops topics nobody listens to; every topic to read (all of them).
+    fn sweep(&self) -> Vec<Watch> {
         let mut topics = lock(&self.topics);
         // Subscribing happens under the same lock: nobody joins a hub
         // between this count and its removal.
         topics.retain(|_, watched| watched.hub.live.receiver_count() > 0);
-        let mut fresh = Vec::new();
-        let mut watch = Vec::with_capacity(topics.len());
-        for (key, watched) in topics.iter() {
-            let hub = Arc::clone(&watched.hub);
-            match watched.cursor {
-                None => fresh.push((key.clone(), hub)),
-                Some(cursor) => watch.push(Watch {
+        // Topics whose start a failed step interrupted: started next step.
+        let mut fresh = lock(&self.fresh);
+        fresh.clear();
+        fresh.extend(
+            topics
+                .iter()
+                .filter(|(_, watched)| watched.cursor.is_none())
+                .map(|(key, _)| key.clone()),
+        );
+        topics
+            .iter()
+            .filter_map(|(key, watched)| {
+                Some(Watch {
                     key: key.clone(),
-                    cursor,
-                    hub,
-                }),
-            }
-        }
-        (fresh, watch)
+                    cursor: watched.cursor?,
+                    hub: Arc::clone(&watched.hub),
+                })
+            })
+            .collect()
+    }
+
+    /// The topics added since the last call that are still to start, and
+    /// whether the reader has no topic at all.
+    fn take_fresh(&self) -> (Vec<(String, Arc<Hub>)>, bool) {
+        let topics = lock(&self.topics);
+        let keys = std::mem::take(&mut *lock(&self.fresh));
+        let fresh = keys
+            .into_iter()
+            .filter_map(|key| {
+                let watched = topics.get(&key).filter(|w| w.cursor.is_none())?;
+                let hub = Arc::clone(&watched.hub);
+                Some((key, hub))
+            })
+            .collect();
+        (fresh, topics.is_empty())
     }
 
     /// Hands `entries` of `key` to its hub, if the hub read is still the
@@ -154,11 +180,18 @@ impl Shard {
 }
 
 impl Shard {
-    /// The topics among `keys` that the reader reads, where it is in them.
+    /// The topics among `keys` that the reader reads, where it is in them;
+    /// drops those nobody listens to any more.
     fn watches<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Vec<Watch> {
-        let topics = lock(&self.topics);
+        let mut topics = lock(&self.topics);
         keys.into_iter()
             .filter_map(|key| {
+                if topics
+                    .get(key)
+                    .is_some_and(|w| w.hub.live.receiver_count() == 0)
+                {
+                    topics.remove(key);
+                }
                 let watched = topics.get(key)?;
                 Some(Watch {
                     key: key.to_owned(),
@@ -181,8 +214,8 @@ pub(super) async fn run(shard: Arc<Shard>, client: Client) {
         if shard.closed.load(SeqCst) {
             return;
         }
-        let (fresh, watch) = shard.snapshot();
-        if fresh.is_empty() && watch.is_empty() {
+        let (fresh, empty) = shard.take_fresh();
+        if empty {
             // Nothing to read: no connection either.
             conn = None;
             changes = None;
@@ -202,7 +235,7 @@ pub(super) async fn run(shard: Arc<Shard>, client: Client) {
                     // From here on, every change is seen: then sweep.
                     let cursor = super::newest(conn, &shard.changes_key).await?;
                     changes = Some(cursor);
-                    read_all(&shard, conn, watch).await?;
+                    read_all(&shard, conn, shard.sweep()).await?;
                     cursor
                 }
             };
