@@ -34,7 +34,9 @@
 //! # Guarantees
 //!
 //! - **Ids** are given by the channel. An id is opaque: ASCII, at most
-//!   64 bytes (27 with Redis today, 13–32 in memory), and it names one event
+//!   64 bytes (13 to 32 in memory, about 27 with Redis; a
+//!   [`LastEventIdLayer::max_len`](crate::LastEventIdLayer::max_len) of 64
+//!   accepts every one), and it names one event
 //!   of one history: the topic, the generation of that topic's history and
 //!   the position in it. A generation starts when a history does: when a
 //!   topic is first used in a process (in memory), when a Redis stream is
