@@ -3,14 +3,14 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex},
     time::Instant,
 };
 
 use futures_util::{stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::{EncodedEvent, Event};
+use crate::{util::sync::lock, EncodedEvent, Event};
 
 use super::{
     builder::Config,
@@ -48,12 +48,6 @@ struct Entry {
     /// Set only when a maximum age is.
     at: Option<Instant>,
     event: EncodedEvent,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No code panics while holding these locks; if one ever did, the data is
-    // still consistent (every update is a single step).
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Memory {

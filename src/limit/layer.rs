@@ -1,7 +1,7 @@
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -26,8 +26,7 @@ struct Clients {
 
 impl Clients {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, usize>> {
-        // Nothing that can panic runs under the lock.
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::util::sync::lock(&self.open)
     }
 }
 

@@ -4,3 +4,4 @@ pub(crate) mod answer;
 pub(crate) mod frame_buffer;
 pub(crate) mod headers;
 pub(crate) mod position;
+pub(crate) mod sync;

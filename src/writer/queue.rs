@@ -13,7 +13,7 @@
 
 use std::{
     cell::Cell,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll, Waker},
     time::Duration,
 };
@@ -84,8 +84,7 @@ impl Queue {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing that can panic runs under the lock.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::util::sync::lock(&self.state)
     }
 
     /// Queues `event` if there is room. An event larger than the byte limit

@@ -3,7 +3,7 @@
 use std::{
     sync::{
         atomic::{AtomicU8, Ordering},
-        Arc, Mutex, PoisonError,
+        Arc, Mutex,
     },
     task::Waker,
 };
@@ -13,6 +13,7 @@ use futures_util::task::AtomicWaker;
 use super::{Refused, SseError, SseWriter};
 use crate::{
     layer::StreamSettings,
+    util::sync::lock,
     writer::extract::SseWriterRejection,
     writer::queue::{Queue, QueueLimits, QueueReader},
     LastEventId,
@@ -160,11 +161,10 @@ impl StreamSlot {
     }
 
     fn lock_reader(&self) -> std::sync::MutexGuard<'_, Option<QueueReader>> {
-        // The lock is never held across code that can panic.
-        self.reader.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.reader)
     }
 
     fn lock_settings(&self) -> std::sync::MutexGuard<'_, Option<Box<StreamSettings>>> {
-        self.settings.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.settings)
     }
 }

@@ -11,7 +11,7 @@
 //! started or however often it reconnected.
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -105,10 +105,6 @@ struct Live {
     /// The id the reader read after: every entry up to it came before.
     prev: StreamKey,
     event: Option<EncodedEvent>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn backend(err: RedisError) -> BroadcastError {

@@ -30,9 +30,8 @@ use redis::{
 };
 use tokio::sync::{broadcast, Notify};
 
-use super::{
-    entry, lock, stream_key::StreamKey, Hub, Live, BACKOFF_MAX, BACKOFF_MIN, BLOCK_MS, PAGE,
-};
+use super::{entry, stream_key::StreamKey, Hub, Live, BACKOFF_MAX, BACKOFF_MIN, BLOCK_MS, PAGE};
+use crate::util::sync::lock;
 
 /// Streams per `XREAD` (and new topics per pipeline of `XREVRANGE`s).
 const BATCH: usize = 1000;
