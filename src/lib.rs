@@ -64,6 +64,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+mod macros;
+
 mod body;
 pub mod broadcast;
 #[doc = include_str!("docs/cookbook.md")]
