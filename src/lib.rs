@@ -254,6 +254,7 @@ pub mod limit;
 mod position;
 mod queue;
 pub mod retry;
+pub mod serve;
 pub mod shutdown;
 pub mod stats;
 pub mod stream_service;
@@ -276,6 +277,7 @@ pub use crate::{
     layer::{SseLayer, SseLayerBuilder},
     limit::{ClientKey, StreamLimitLayer},
     retry::{RetryBody, RetryLayer},
+    serve::{serve, Serve, ServeFuture},
     shutdown::{ShutdownLayer, SseShutdown},
     stats::{CloseReason, SseStats, StatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},
