@@ -89,6 +89,14 @@ impl AsyncRead for Rewind {
             let n = pending.len().min(buf.remaining());
             buf.put_slice(&pending[..n]);
             this.start += n as u8;
+            // With what has arrived since, if anything: the request head
+            // then comes in one read, as it would without detection (hyper
+            // grows its read buffer to read on after a partial head, which
+            // costs every HTTP/1 connection a larger buffer).
+            // An error shows again at the next read.
+            if buf.remaining() > 0 {
+                let _ = Pin::new(&mut this.io).poll_read(cx, buf);
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.io).poll_read(cx, buf)
@@ -162,6 +170,7 @@ mod tests {
         writer.await.unwrap();
         Ok((protocol, all))
     }
+
 
     #[tokio::test]
     async fn http1_requests_are_given_back_whole() {
