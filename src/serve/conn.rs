@@ -1,7 +1,16 @@
 //! One connection: protocol detection, then hyper's HTTP/1 or HTTP/2
 //! connection over the shared router, and its part in a graceful shutdown.
 
-use std::{convert::Infallible, net::SocketAddr, pin::pin, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{extract::ConnectInfo, response::Response, routing::future::RouteFuture, Router};
 use hyper::{
@@ -11,7 +20,8 @@ use hyper::{
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{net::TcpStream, sync::OwnedSemaphorePermit};
-use tokio_util::sync::CancellationToken;
+use pin_project_lite::pin_project;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tower::Service as _;
 
 use super::detect::{Protocol, Rewind};
@@ -56,33 +66,19 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 /// Serves one accepted connection until it closes, or until the shutdown
 /// says so. `_permit` is the connection's place under the connection limit,
 /// given back when this returns.
+///
+/// This future is what every connection's task holds for as long as the
+/// connection lives, so it is kept small: locals held across the
+/// detection are few, the peer address is kept once, and the shutdown
+/// signals share one slot.
 pub(super) async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     _permit: Option<OwnedSemaphorePermit>,
 ) {
-    let service = ConnService {
-        router: shared.router.clone(),
-        peer,
-    };
     let (io, protocol) = if shared.http2.is_some() {
-        // The first bytes tell the protocol, within the header-read timeout
-        // (after which HTTP/1's own timeout starts): a client that sends
-        // nothing does not hold the connection.
-        let detect = async {
-            match shared.header_read_timeout {
-                Some(limit) => tokio::time::timeout(limit, Rewind::detect(tcp))
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-                None => Rewind::detect(tcp).await,
-            }
-        };
-        let detected = tokio::select! {
-            detected = detect => detected,
-            () = shared.stop.cancelled() => return,
-        };
-        match detected {
+        match detect(tcp, &shared).await {
             Ok(detected) => detected,
             Err(err) => {
                 tracing::trace!(%peer, %err, "connection closed before a request");
@@ -92,61 +88,121 @@ pub(super) async fn serve_connection(
     } else {
         (Rewind::plain(tcp), Protocol::Http1)
     };
-    match (protocol, &shared.http2) {
+    let service = ConnService {
+        router: shared.router.clone(),
+        peer,
+    };
+    let result = match (protocol, &shared.http2) {
         // Boxed: an HTTP/2 connection's state is large, and inline it would
         // make every HTTP/1 connection's task as large.
         (Protocol::Http2, Some(http2)) => {
-            Box::pin(serve_http2(http2, io, service, &shared)).await;
+            Box::pin(Graceful::new(
+                http2.serve_connection(TokioIo::new(io), service),
+                &shared,
+            ))
+            .await
         }
-        _ => serve_http1(io, service, &shared).await,
+        _ => {
+            Graceful::new(
+                shared
+                    .http1
+                    .serve_connection(TokioIo::new(io), service)
+                    .with_upgrades(),
+                &shared,
+            )
+            .await
+        }
+    };
+    if let Some(Err(err)) = result {
+        tracing::debug!(%peer, %err, ?protocol, "connection error");
     }
 }
 
-async fn serve_http1(io: Rewind, service: ConnService, shared: &Shared) {
-    let peer = service.peer;
-    let conn = shared
-        .http1
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades();
-    let mut conn = pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = shared.stop.cancelled() => {
-            // Ends the connection after the response in flight (the event
-            // stream, which the `SseShutdown` ends) has been written.
-            conn.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = conn.as_mut() => result,
-                () = shared.force.cancelled() => return,
-            }
+/// The protocol, from the first bytes, within the header-read timeout
+/// (after which HTTP/1's own timeout starts): a client that sends nothing
+/// does not hold the connection. A shutdown ends the wait.
+async fn detect(tcp: TcpStream, shared: &Shared) -> io::Result<(Rewind, Protocol)> {
+    let detect = async {
+        match shared.header_read_timeout {
+            Some(limit) => tokio::time::timeout(limit, Rewind::detect(tcp))
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+            None => Rewind::detect(tcp).await,
         }
     };
-    if let Err(err) = result {
-        tracing::debug!(%peer, %err, "HTTP/1 connection error");
+    tokio::select! {
+        detected = detect => detected,
+        () = shared.stop.cancelled() => Err(io::ErrorKind::Interrupted.into()),
     }
 }
 
-async fn serve_http2(
-    http2: &http2::Builder<TokioExecutor>,
-    io: Rewind,
-    service: ConnService,
-    shared: &Shared,
-) {
-    let peer = service.peer;
-    let conn = http2.serve_connection(TokioIo::new(io), service);
-    let mut conn = pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = shared.stop.cancelled() => {
-            // GOAWAY: no new streams, the open ones run to their end.
-            conn.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = conn.as_mut() => result,
-                () = shared.force.cancelled() => return,
-            }
-        }
-    };
-    if let Err(err) = result {
-        tracing::debug!(%peer, %err, "HTTP/2 connection error");
+/// A hyper connection that can be asked to finish.
+trait GracefulConnection: Future<Output = hyper::Result<()>> {
+    /// HTTP/1.1: close after the response in flight; HTTP/2: `GOAWAY`, no
+    /// new streams, the open ones run to their end.
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl GracefulConnection for http1::UpgradeableConnection<TokioIo<Rewind>, ConnService> {
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::UpgradeableConnection::graceful_shutdown(self);
     }
 }
+
+impl GracefulConnection
+    for http2::Connection<TokioIo<Rewind>, ConnService, TokioExecutor>
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http2::Connection::graceful_shutdown(self);
+    }
+}
+
+pin_project! {
+    /// Drives a connection to its end; when the server stops, asks it to
+    /// finish (the response in flight, an event stream that the
+    /// `SseShutdown` ends), and when the grace period is over, drops it.
+    /// Resolves to `None` when dropped. Hand-written rather than an `async
+    /// fn`, which would hold the connection twice (argument and pinned
+    /// local) in every connection's task.
+    struct Graceful<'a, C> {
+        #[pin]
+        conn: C,
+        // One slot for both signals: `stop`, then `force`.
+        #[pin]
+        signal: WaitForCancellationFuture<'a>,
+        shared: &'a Shared,
+        stopping: bool,
+    }
+}
+
+impl<'a, C: GracefulConnection> Graceful<'a, C> {
+    fn new(conn: C, shared: &'a Shared) -> Self {
+        Self {
+            conn,
+            signal: shared.stop.cancelled(),
+            shared,
+            stopping: false,
+        }
+    }
+}
+
+impl<C: GracefulConnection> Future for Graceful<'_, C> {
+    type Output = Option<hyper::Result<()>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.signal.as_mut().poll(cx).is_ready() {
+            if *this.stopping {
+                return Poll::Ready(None);
+            }
+            *this.stopping = true;
+            this.conn.as_mut().graceful_shutdown();
+            this.signal.set(this.shared.force.cancelled());
+            if this.signal.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        this.conn.poll(cx).map(Some)
+    }
+}
+
