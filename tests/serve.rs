@@ -125,7 +125,10 @@ async fn a_stream_over_http1_and_over_h2c() {
     let mut head = [0; 17];
     client.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200 OK\r\n");
-    assert_eq!(read_to_end(get_h2(addr, "/health").await.into_body()).await, "ok");
+    assert_eq!(
+        read_to_end(get_h2(addr, "/health").await.into_body()).await,
+        "ok"
+    );
     assert_eq!(live.count(), 2);
 }
 

@@ -19,8 +19,8 @@ use hyper::{
     Request,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::{net::TcpStream, sync::OwnedSemaphorePermit};
 use pin_project_lite::pin_project;
+use tokio::{net::TcpStream, sync::OwnedSemaphorePermit};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tower::Service as _;
 
@@ -149,9 +149,7 @@ impl GracefulConnection for http1::UpgradeableConnection<TokioIo<Rewind>, ConnSe
     }
 }
 
-impl GracefulConnection
-    for http2::Connection<TokioIo<Rewind>, ConnService, TokioExecutor>
-{
+impl GracefulConnection for http2::Connection<TokioIo<Rewind>, ConnService, TokioExecutor> {
     fn graceful_shutdown(self: Pin<&mut Self>) {
         http2::Connection::graceful_shutdown(self);
     }
@@ -205,4 +203,3 @@ impl<C: GracefulConnection> Future for Graceful<'_, C> {
         this.conn.poll(cx).map(Some)
     }
 }
-

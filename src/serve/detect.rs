@@ -171,7 +171,6 @@ mod tests {
         Ok((protocol, all))
     }
 
-
     #[tokio::test]
     async fn http1_requests_are_given_back_whole() {
         let request = b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n";
