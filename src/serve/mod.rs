@@ -56,8 +56,9 @@
 //!   over cleartext with prior knowledge (h2c), told apart by the
 //!   connection's first bytes. An HTTP/1.1 connection pays nothing for
 //!   HTTP/2 being available: the HTTP/2 state lives on the heap of the
-//!   connections that use it. Behind a TLS-terminating proxy, HTTP/1.1 is
-//!   what the proxy usually speaks to the server.
+//!   connections that use it (measured: the same memory per HTTP/1.1
+//!   stream with detection on or off). Cleartext only: terminate TLS in a
+//!   proxy, which usually speaks HTTP/1.1 to the server.
 //! - **The router, once.** The router is converted once
 //!   (`Router::with_state(())`), and every connection shares it: a clone is
 //!   one reference count. `axum::serve(listener, router)` converts every
