@@ -267,7 +267,7 @@ async fn stream(
 ) -> Result<Response, SseError> {
     let start = match sse.last_event_id().map(str::parse::<usize>) {
         None => 0,
-        Some(Ok(seen)) => seen + 1,
+        Some(Ok(seen)) => seen.saturating_add(1),
         Some(Err(_)) => {
             return Ok(bad_request(
                 "Last-Event-ID is not an event id of this server",
