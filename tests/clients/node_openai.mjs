@@ -40,6 +40,35 @@ function checkResponseEvents(events) {
 }
 
 await runTests('node_openai', [
+  ['raw stream: ids on every event, heartbeats inside the reply, no block without data', async () => {
+    const res = await fetch(`${OPENAI_BASE}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'echo', stream: true, messages: messages(PROMPT) }),
+      signal: AbortSignal.timeout(TEST_TIMEOUT_MS),
+    });
+    assert(res.status === 200, `status ${res.status}`);
+    const raw = await res.text();
+    const blocks = raw.replace(/\r\n?/g, '\n').split('\n\n').filter((b) => b !== '');
+    const events = [];
+    let comments = 0;
+    for (const block of blocks) {
+      const lines = block.split('\n');
+      comments += lines.filter((l) => l.startsWith(':')).length;
+      const data = lines.filter((l) => l.startsWith('data:'));
+      // Loose parsers (the Python SDK's among them) dispatch such a block
+      // as an empty event.
+      assert(data.length > 0, `a block without data: ${JSON.stringify(block)} in ${JSON.stringify(raw.slice(0, 300))}`);
+      const id = lines.find((l) => l.startsWith('id:'));
+      events.push({ id: id && id.replace(/^id: ?/, ''), data: data.map((l) => l.replace(/^data: ?/, '')).join('\n') });
+    }
+    const ids = JSON.stringify(events.map((e) => e.id));
+    assert(ids === JSON.stringify(events.map((_, i) => String(i))), `event ids ${ids}`);
+    assert(events.at(-1).data === '[DONE]', `last event ${JSON.stringify(events.at(-1))}`);
+    const tokens = EXPECTED.split(' ').length;
+    assert(comments >= tokens - 1, `${comments} heartbeat comments for ${tokens} tokens: `
+      + 'the test setup (HEARTBEAT_MS below TOKEN_DELAY_MS) no longer puts heartbeats inside replies');
+  }],
   ['chat completions, stream', async () => {
     const stream = await client.chat.completions.create({ model: 'echo', messages: messages(PROMPT), stream: true });
     let text = '';
