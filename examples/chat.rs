@@ -91,15 +91,17 @@ async fn chat(
         // The client saw `done`: nothing left, and 204 stops `EventSource`.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    if let Some(ms) = query.retry_ms {
-        sse.send(Event::new().retry(Duration::from_millis(ms)))
-            .await?;
-    }
+    // A `retry` asked for rides in the first event: a block of its own,
+    // without data, would be dispatched as an empty event by loose parsers.
+    let mut retry = query.retry_ms.map(Duration::from_millis);
     for (index, token) in tokens.iter().enumerate().skip(resume_after) {
         let id = index + 1;
         tokio::time::sleep(token_delay).await;
-        sse.send(Event::new().event("token").id(id).json(&Token { token })?)
-            .await?;
+        let mut event = Event::new().event("token").id(id);
+        if let Some(retry) = retry.take() {
+            event = event.retry(retry);
+        }
+        sse.send(event.json(&Token { token })?).await?;
         if query.drop_after == Some(id) {
             tracing::info!(id, "dropping the connection, as asked");
             return Ok(().into_response());

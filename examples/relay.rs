@@ -19,8 +19,10 @@
 //! - The client's `Last-Event-ID` goes upstream, so a reconnecting client
 //!   resumes where it stopped; when the upstream ends or breaks, so does the
 //!   relayed stream, and the client reconnects through the relay.
-//! - A `retry` field of the upstream is passed on (before the next event);
-//!   comments (heartbeats) are not: the relay sends its own.
+//! - A `retry` field of the upstream is passed on in the next event it
+//!   relays (a block of its own, without data, would be dispatched as an
+//!   empty event by loose parsers); comments (heartbeats) are not: the relay
+//!   sends its own.
 //! - An upstream that cannot be reached, or that answers anything but
 //!   `200 OK` with `text/event-stream`, gets the client a `502 Bad Gateway`
 //!   with a short explanation; an upstream `204 No Content` (nothing more to
@@ -155,21 +157,17 @@ async fn relay(
             }
             None => break,
         };
-        // A `retry` block of its own dispatches no event: pass it on now.
-        if events.retry() != relayed_retry && event.retry.is_none() {
-            if let Some(retry) = events.retry() {
-                if sse.send(Event::new().retry(retry)).await.is_err() {
-                    break;
-                }
-            }
-        }
-        relayed_retry = events.retry();
-        let Some(event) = transform(event) else {
+        let Some(mut event) = transform(event) else {
             continue;
         };
+        // A reconnection time set by a block without data rides along.
+        if event.retry.is_none() && events.retry() != relayed_retry {
+            event.retry = events.retry();
+        }
         if sse.send(encode(&event, &relayed_id)).await.is_err() {
             break;
         }
+        relayed_retry = events.retry();
         relayed_id = event.last_event_id;
     }
     // Dropping `events` here drops the upstream connection.

@@ -99,7 +99,7 @@ pin_project! {
     /// the stream broke).
     ///
     /// As a handler's return value it answers `200` with
-    /// `Content-Type: text/event-stream`, `Cache-Control: no-cache` and
+    /// `Content-Type: text/event-stream`, `Cache-Control: no-cache, no-transform` and
     /// `X-Accel-Buffering: no`; [`SseLayer`](crate::SseLayer) on the route
     /// adds `Connection: keep-alive` on HTTP/1.x. Events that are ready at
     /// the same time go out in one frame.

@@ -16,8 +16,9 @@ pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
 }
 
 /// Adds what an event stream needs and is missing: the content type,
-/// `Cache-Control: no-cache`, `X-Accel-Buffering: no` (nginx would otherwise
-/// hold events back), and `Connection: keep-alive` when the request came over
+/// `Cache-Control: no-cache, no-transform` (`no-transform` keeps compressing
+/// proxies and dev servers, which honour it, from buffering the stream),
+/// `X-Accel-Buffering: no` (nginx would otherwise hold events back), and `Connection: keep-alive` when the request came over
 /// HTTP/1.x (the header is illegal in HTTP/2 and later). Values the
 /// application set itself are kept.
 pub(crate) fn insert_sse_headers(headers: &mut HeaderMap, request_version: Option<Version>) {
@@ -26,7 +27,7 @@ pub(crate) fn insert_sse_headers(headers: &mut HeaderMap, request_version: Optio
         .or_insert(TEXT_EVENT_STREAM);
     headers
         .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-cache"));
+        .or_insert(HeaderValue::from_static("no-cache, no-transform"));
     headers
         .entry(X_ACCEL_BUFFERING.clone())
         .or_insert(HeaderValue::from_static("no"));
@@ -75,7 +76,7 @@ mod tests {
                 "{version:?}"
             );
             assert_eq!(headers[header::CONTENT_TYPE], "text/event-stream");
-            assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+            assert_eq!(headers[header::CACHE_CONTROL], "no-cache, no-transform");
             assert_eq!(headers["x-accel-buffering"], "no");
         }
     }

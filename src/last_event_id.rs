@@ -223,7 +223,9 @@ impl LastEventIdLayer {
         }
     }
 
-    /// Also reads the query parameter `name` when the header is absent.
+    /// Also reads the query parameter `name` when the header is absent,
+    /// decoded as browsers encode it (`URLSearchParams`: `+` is a space,
+    /// `%XX` a byte; so `?lastEventId=order+17` is `order 17`).
     /// Default: none.
     pub fn query_param(mut self, name: impl Into<String>) -> Self {
         self.query_param = Some(name.into().into());
@@ -258,7 +260,7 @@ impl LastEventIdLayer {
         };
         let Some(raw) = query.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == &**name).then_some(value)
+            (form_decode(key) == name.as_bytes()).then_some(value)
         }) else {
             return Ok(None);
         };
@@ -268,8 +270,7 @@ impl LastEventIdLayer {
                 max_len: self.max_len,
             });
         }
-        let decoded: Vec<u8> = percent_decode_str(raw).collect();
-        self.check(&decoded)
+        self.check(&form_decode(raw))
     }
 
     fn check(&self, bytes: &[u8]) -> Result<Option<LastEventId>, InvalidLastEventId> {
@@ -283,6 +284,18 @@ impl LastEventIdLayer {
             return Err(InvalidLastEventId::ForbiddenCharacter);
         }
         Ok((!id.is_empty()).then(|| LastEventId(id.to_owned())))
+    }
+}
+
+/// Decodes a query string name or value as browsers encode it
+/// (`URLSearchParams`, the WHATWG URL standard's
+/// `application/x-www-form-urlencoded`): `+` is a space, `%XX` a byte.
+fn form_decode(raw: &str) -> Vec<u8> {
+    if raw.contains('+') {
+        // Before percent-decoding, so that `%2B` stays a plus.
+        percent_decode_str(&raw.replace('+', " ")).collect()
+    } else {
+        percent_decode_str(raw).collect()
     }
 }
 
@@ -443,6 +456,27 @@ mod tests {
             read(&LastEventIdLayer::new(), None, "/?lastEventId=3"),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn the_query_is_decoded_as_browsers_encode_it() {
+        // `new URLSearchParams({ lastEventId: "order 17+1/ü" }).toString()`
+        let layer = LastEventIdLayer::new().query_param("lastEventId");
+        assert_eq!(
+            read(&layer, None, "/?lastEventId=order+17%2B1%2F%C3%BC"),
+            Ok(Some("order 17+1/ü".into()))
+        );
+        assert_eq!(
+            read(&layer, None, "/?a=1&lastEventId=order%2017"),
+            Ok(Some("order 17".into()))
+        );
+        // Names are decoded too.
+        assert_eq!(
+            read(&layer, None, "/?last%45ventId=7"),
+            Ok(Some("7".into()))
+        );
+        let spaced = LastEventIdLayer::new().query_param("last id");
+        assert_eq!(read(&spaced, None, "/?last+id=8"), Ok(Some("8".into())));
     }
 
     #[test]

@@ -28,11 +28,15 @@
 //!     .layer(SseLayer::new());
 //! ```
 //!
+//! The [`cookbook`] has recipes for what users ask most: LLM token
+//! streaming, progress, a live feed with resume, relaying, authorization,
+//! CORS, proxies, compression and testing.
+//!
 //! # Feature flags
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off) over hyper-util's HTTP client |
+//! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
 //! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
@@ -68,10 +72,37 @@
 //! # Headers
 //!
 //! Every `text/event-stream` response under [`SseLayer`] gets
-//! `Cache-Control: no-cache`, `X-Accel-Buffering: no` (so nginx does not
-//! buffer the stream), and `Connection: keep-alive` on HTTP/1.x requests
-//! only (the header is illegal in HTTP/2). Values the handler set itself are
-//! kept. Other responses pass through untouched.
+//! `Cache-Control: no-cache, no-transform` (compressing proxies and dev
+//! servers such as express `compression`, webpack-dev-server, Traefik and
+//! Caddy honour `no-transform`, and would otherwise buffer or compress the
+//! stream), `X-Accel-Buffering: no` (so nginx does not buffer it), and
+//! `Connection: keep-alive` on HTTP/1.x requests only (the header is illegal
+//! in HTTP/2). Values the handler set itself are kept. Other responses pass
+//! through untouched.
+//!
+//! # Framing: what every client reads alike
+//!
+//! Browsers parse event streams by the WHATWG algorithm ("9.2.6
+//! Interpreting an event stream"), which dispatches a block only if it has
+//! `data`. Many clients do not: the `openai` SDKs' parser, and others written
+//! by hand like it, dispatch a block as soon as it holds any field (and,
+//! once an `id` was seen, at every blank line), and hand the empty data to
+//! `JSON.parse`. So nothing the crate adds by itself forms a block of its
+//! own:
+//!
+//! - the `retry` advice ([`RetryLayer`]) is a `retry: <ms>` line put at the
+//!   head of the block of the first event that has `data` (a `retry` the
+//!   event sets itself comes after it, and wins);
+//! - a heartbeat ([`HeartbeatLayer`]) is a comment line, `:\n`, with no blank
+//!   line after it: it joins the block of the next event;
+//! - both go in only between whole events, never inside one.
+//!
+//! What the crate sends on purpose as an event carries `data`: a shutdown
+//! farewell, the broadcast missed-events signal. An [`Event`] a handler
+//! sends goes out exactly as built, so give it `data`: a block with only a
+//! comment, an `id` or a `retry` is dispatched by loose clients as an empty
+//! event. `tests/framing.rs` reads the crate's output with such a parser at
+//! every position.
 //!
 //! # Layer ordering, and tower-http
 //!
@@ -87,7 +118,19 @@
 //!
 //! - **Compression**: `CompressionLayer` skips `text/event-stream` by
 //!   default (its `DefaultPredicate`), and should: a compressor buffers, and
-//!   a buffered event arrives late. Keep that predicate if you customise it.
+//!   a buffered event arrives late. A custom predicate must keep excluding
+//!   event streams:
+//!
+//!   ```
+//!   use tower_http::compression::{
+//!       predicate::{NotForContentType, SizeAbove},
+//!       CompressionLayer, Predicate,
+//!   };
+//!
+//!   let compression = CompressionLayer::new()
+//!       .compress_when(SizeAbove::new(256).and(NotForContentType::SSE));
+//!   # let _: axum::Router = axum::Router::new().layer(compression);
+//!   ```
 //! - **Timeouts**: `TimeoutLayer` bounds the time until the response
 //!   future resolves. Ours resolves as soon as the handler starts the
 //!   stream, so it never cuts a stream, only a handler slow to start one.
@@ -190,11 +233,13 @@
 //! [`closed`]: SseWriter::closed
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod answer;
 mod body;
 pub mod broadcast;
+#[doc = include_str!("docs/cookbook.md")]
+pub mod cookbook {}
 #[cfg(feature = "client")]
 pub mod client;
 pub mod decode;
@@ -206,6 +251,7 @@ pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
+mod position;
 mod queue;
 pub mod retry;
 pub mod shutdown;
@@ -218,10 +264,16 @@ mod writer;
 
 use axum::BoxError;
 
+/// The README's code blocks, compiled and run as doc tests so the first
+/// code a user reads keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use crate::{
     answer::AnswerBody,
     body::{SseBody, SseItem},
-    event::{EncodedEvent, Event, EventError, EventIdValue, Field},
+    event::{EncodedEvent, Event, EventError, EventField, EventIdValue},
     extract::SseWriterRejection,
     heartbeat::{HeartbeatBody, HeartbeatLayer},
     last_event_id::{
@@ -231,7 +283,7 @@ pub use crate::{
     limit::{ClientKey, StreamLimitLayer},
     retry::{RetryBody, RetryLayer},
     shutdown::{ShutdownLayer, SseShutdown},
-    stats::{CloseReason, SseStats, StatsSnapshot},
+    stats::{CloseReason, SseStats, SseStatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},
     writer::{SseError, SseWriter, TrySendError},
 };

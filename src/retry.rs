@@ -1,8 +1,13 @@
 //! Retry: tells clients how long to wait before reconnecting.
 //!
-//! The layer puts a `retry: <ms>` field at the head of every event stream,
-//! before any event, so even a client that drops before the first event
-//! knows the delay. Other responses are left alone.
+//! The layer adds a `retry: <ms>` line to every event stream (WHATWG HTML,
+//! "9.2.6 Interpreting an event stream": the field sets the reconnection
+//! time). The line joins the block of the first event that has `data`, just
+//! before that block's own lines: it never forms a block of its own, which
+//! loose parsers (the `openai` SDKs among them) would dispatch as an event
+//! with empty data, and a `retry` the event sets itself still wins. A stream
+//! that ends before its first event carries no advice. Other responses are
+//! left alone.
 //!
 //! ```
 //! use std::time::Duration;
@@ -17,16 +22,17 @@
 
 use std::{
     pin::Pin,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
     time::Duration,
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::Layer;
 
 use crate::{
+    position::{LineKind, LineWalker},
     stream_service::{sealed, EventStreamService, WrapEventStream},
     Event,
 };
@@ -41,13 +47,15 @@ pub struct RetryLayer {
 
 impl RetryLayer {
     /// Advises clients to wait `delay` (in whole milliseconds) before they
-    /// reconnect.
+    /// reconnect: `retry: <ms>\n`, sent with the first event.
     pub fn new(delay: Duration) -> Self {
-        let prefix = Event::new()
+        let event = Event::new()
             .retry(delay)
             .encode()
             .expect("retry is always valid")
             .into_bytes();
+        // The line alone, without the blank line that would end a block.
+        let prefix = event.slice(..event.len() - 1);
         Self { prefix }
     }
 }
@@ -69,6 +77,7 @@ impl WrapEventStream for RetryLayer {
         RetryBody {
             inner,
             prefix: is_event_stream.then(|| self.prefix.clone()),
+            first_event: FirstEvent::default(),
         }
     }
 
@@ -76,18 +85,21 @@ impl WrapEventStream for RetryLayer {
         RetryBody {
             inner,
             prefix: None,
+            first_event: FirstEvent::default(),
         }
     }
 }
 
 pin_project! {
-    /// The body of a response under [`RetryLayer`]: the `retry:` field, then
-    /// the inner body.
+    /// The body of a response under [`RetryLayer`]: the inner body, with the
+    /// `retry:` line in the block of its first event.
     #[derive(Debug)]
     pub struct RetryBody<B> {
         #[pin]
         inner: B,
+        // Until it is sent.
         prefix: Option<Bytes>,
+        first_event: FirstEvent,
     }
 }
 
@@ -103,10 +115,26 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
-        match this.prefix.take() {
-            Some(prefix) => Poll::Ready(Some(Ok(Frame::data(prefix)))),
-            None => this.inner.poll_frame(cx),
-        }
+        let frame = ready!(this.inner.poll_frame(cx));
+        let Some(prefix) = this.prefix else {
+            return Poll::Ready(frame);
+        };
+        let Some(Ok(data)) = frame
+            .as_ref()
+            .map(|frame| frame.as_ref().map(Frame::data_ref))
+        else {
+            return Poll::Ready(frame);
+        };
+        let Some(at) = data.and_then(|data| this.first_event.insertion_point(data)) else {
+            return Poll::Ready(frame);
+        };
+        let data = data.expect("found in the data");
+        let mut joined = BytesMut::with_capacity(data.len() + prefix.len());
+        joined.extend_from_slice(&data[..at]);
+        joined.extend_from_slice(prefix);
+        joined.extend_from_slice(&data[at..]);
+        *this.prefix = None;
+        Poll::Ready(Some(Ok(Frame::data(joined.freeze()))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -125,5 +153,122 @@ where
         }
         hint.set_lower(inner.lower() + extra);
         hint
+    }
+}
+
+/// Finds where the retry advice joins the stream: a line start in the block
+/// of the first `data` line, as early as the frame at hand allows.
+#[derive(Debug, Clone, Default)]
+struct FirstEvent {
+    lines: LineWalker,
+    /// The first `data` line ended with a CR that was the last byte of its
+    /// frame: insert after the LF that may open the next frame.
+    after_data_line: bool,
+}
+
+impl FirstEvent {
+    /// Where in `data` to insert the advice, once the first `data` line is
+    /// complete.
+    fn insertion_point(&mut self, data: &[u8]) -> Option<usize> {
+        if data.is_empty() {
+            return None;
+        }
+        if self.after_data_line {
+            return Some(self.lines.pending_lf(data));
+        }
+        // A line start in the current block, the earliest one in `data`.
+        let mut line_start = self
+            .lines
+            .at_line_start()
+            .then(|| self.lines.pending_lf(data));
+        let mut found = None;
+        self.lines.walk(data, |kind, next| {
+            match kind {
+                LineKind::Blank => line_start = Some(next),
+                LineKind::Data => {
+                    found = Some(line_start.unwrap_or(next));
+                    return false;
+                }
+                LineKind::Comment | LineKind::Retry | LineKind::OtherField => {
+                    line_start.get_or_insert(next);
+                }
+            }
+            true
+        });
+        if found == Some(data.len()) && data.last() == Some(&b'\r') {
+            // Between the CR and LF of one line ending: inserting there
+            // would make the LF a blank line of its own.
+            self.after_data_line = true;
+            return None;
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FirstEvent;
+
+    /// The frames with the advice `R\n` inserted where the body puts it.
+    fn with_advice(frames: &[&str]) -> String {
+        let mut first_event = FirstEvent::default();
+        let mut sent = false;
+        let mut wire = String::new();
+        for frame in frames {
+            match first_event
+                .insertion_point(frame.as_bytes())
+                .filter(|_| !sent)
+            {
+                Some(at) => {
+                    sent = true;
+                    wire.push_str(&frame[..at]);
+                    wire.push_str("R\n");
+                    wire.push_str(&frame[at..]);
+                }
+                None => wire.push_str(frame),
+            }
+        }
+        wire
+    }
+
+    #[test]
+    fn the_advice_opens_the_block_of_the_first_event_with_data() {
+        assert_eq!(with_advice(&["data: a\n\n"]), "R\ndata: a\n\n");
+        assert_eq!(
+            with_advice(&["id: 1\ndata: a\n\n"]),
+            "R\nid: 1\ndata: a\n\n"
+        );
+        // Comments, blocks without data and heartbeats before it stay as they are.
+        assert_eq!(
+            with_advice(&[": hi\n\n", ":\n", "event: x\n\nid: 2\ndata: a\n\n"]),
+            ": hi\n\n:\nevent: x\n\nR\nid: 2\ndata: a\n\n"
+        );
+        assert_eq!(
+            with_advice(&["data: a\r\rdata: b\r\r"]),
+            "R\ndata: a\r\rdata: b\r\r"
+        );
+    }
+
+    #[test]
+    fn a_split_first_event_gets_the_advice_at_a_line_start_inside_it() {
+        assert_eq!(
+            with_advice(&["id: 1\n", "data: a\n\n"]),
+            "id: 1\nR\ndata: a\n\n"
+        );
+        assert_eq!(
+            with_advice(&["id: 1\nda", "ta: a\n\n"]),
+            "id: 1\ndata: a\nR\n\n"
+        );
+        assert_eq!(with_advice(&["data: a", "\n", "\n"]), "data: a\nR\n\n");
+        // Never between the CR and the LF of one line ending.
+        assert_eq!(with_advice(&["data: a\r", "\n\n"]), "R\ndata: a\r\n\n");
+        assert_eq!(with_advice(&["da", "ta: a\r", "\n\n"]), "data: a\r\nR\n\n");
+        assert_eq!(with_advice(&["da", "ta: a\r", "", "\r"]), "data: a\rR\n\r");
+        assert_eq!(with_advice(&["\r", "\ndata: a\n\n"]), "\r\nR\ndata: a\n\n");
+    }
+
+    #[test]
+    fn a_stream_without_data_gets_no_advice() {
+        assert_eq!(with_advice(&[":\n", "id: 1\n\n"]), ":\nid: 1\n\n");
     }
 }

@@ -145,9 +145,9 @@ impl SseStats {
 
     /// All counters, read now. Each is read on its own, so a snapshot taken
     /// while streams open and close may be off by the few that are changing.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub fn snapshot(&self) -> SseStatsSnapshot {
         let c = &*self.counters;
-        StatsSnapshot {
+        SseStatsSnapshot {
             open: c.open.load(Relaxed),
             accepted: c.accepted.load(Relaxed),
             rejected_by_limit: c.rejected_by_limit.load(Relaxed),
@@ -175,7 +175,7 @@ impl fmt::Debug for SseStats {
 
 /// The counters of an [`SseStats`] at one moment.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct StatsSnapshot {
+pub struct SseStatsSnapshot {
     open: u64,
     accepted: u64,
     rejected_by_limit: u64,
@@ -185,7 +185,7 @@ pub struct StatsSnapshot {
     bytes: u64,
 }
 
-impl StatsSnapshot {
+impl SseStatsSnapshot {
     /// Event streams open.
     pub fn open_streams(&self) -> u64 {
         self.open
@@ -231,9 +231,9 @@ impl StatsSnapshot {
     }
 }
 
-impl fmt::Debug for StatsSnapshot {
+impl fmt::Debug for SseStatsSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        struct Closed<'a>(&'a StatsSnapshot);
+        struct Closed<'a>(&'a SseStatsSnapshot);
         impl fmt::Debug for Closed<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_map()
@@ -243,7 +243,7 @@ impl fmt::Debug for StatsSnapshot {
                     .finish()
             }
         }
-        f.debug_struct("StatsSnapshot")
+        f.debug_struct("SseStatsSnapshot")
             .field("open", &self.open)
             .field("accepted", &self.accepted)
             .field("rejected_by_limit", &self.rejected_by_limit)

@@ -180,7 +180,7 @@ type ResponseFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 enum State {
     Responding(ResponseFuture),
     /// Until the end, and after: the decoder keeps `retry` and the ID.
-    Streaming(BodyEventStream<Body>),
+    Streaming(Box<BodyEventStream<Body>>),
 }
 
 impl SseEvents {
@@ -205,7 +205,7 @@ impl SseEvents {
     ///     }))
     ///     .layer(SseLayer::new());
     /// let response = app.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
-    /// assert_eq!(response.headers()["cache-control"], "no-cache");
+    /// assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
     /// let events: Vec<_> = SseEvents::from_response(response).collect().await;
     /// assert_eq!((events[0].event.as_str(), events[0].data.as_str()), ("hello", "world"));
     /// # }
@@ -260,7 +260,7 @@ impl SseEvents {
         self
     }
 
-    /// The last event ID buffer of the stream so far (`""` if none); see
+    /// The last event ID of the events dispatched so far (`""` if none); see
     /// [`Decoder::last_event_id`](crate::decode::Decoder::last_event_id).
     pub fn last_event_id(&self) -> &str {
         match &self.state {
@@ -292,7 +292,9 @@ impl Stream for SseEvents {
             match &mut this.state {
                 State::Responding(response) => match response.as_mut().poll(cx) {
                     Poll::Ready(response) => {
-                        this.state = State::Streaming(EventStream::from_body(response.into_body()));
+                        this.state = State::Streaming(Box::new(EventStream::from_body(
+                            response.into_body(),
+                        )));
                     }
                     Poll::Pending => break,
                 },

@@ -57,10 +57,13 @@ fn reference(input: &[u8]) -> Outcome {
     }
     // `line` is incomplete at the end of the stream: discarded.
     let (mut data, mut event_type, mut id) = (String::new(), String::new(), String::new());
+    // The last event ID string: `id` as of the latest empty line.
+    let mut last_id = String::new();
     let (mut retry, mut block_retry) = (None, None);
     let mut events = Vec::new();
     for line in lines {
         if line.is_empty() {
+            last_id.clone_from(&id);
             let retry_of_block = block_retry.take();
             if data.is_empty() {
                 event_type.clear();
@@ -106,7 +109,7 @@ fn reference(input: &[u8]) -> Outcome {
             }
         }
     }
-    (events, retry, id)
+    (events, retry, last_id)
 }
 
 /// Bytes rich in the stream's syntax.

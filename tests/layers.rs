@@ -13,13 +13,12 @@ use axum::{
     Router,
 };
 use bytes::Bytes;
-use common::{fetch, read_to_end, read_until, serve};
+use common::{fetch, frames, read_to_end, read_until, serve};
 use futures_util::{stream, Stream, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    time::Instant,
 };
 use tower::ServiceExt;
 
@@ -39,19 +38,6 @@ fn events_after(delays: Vec<u64>) -> impl Stream<Item = Event> + Send {
 
 /// Sends `request` through `app` and returns each body frame with the
 /// (virtual) second it arrived at, until the body ends or `until` passes.
-async fn frames(app: Router, request: Request<Body>, until: Duration) -> Vec<(u64, String)> {
-    let start = Instant::now();
-    let response = app.oneshot(request).await.unwrap();
-    let mut body = response.into_body();
-    let mut frames = Vec::new();
-    while let Ok(Some(frame)) = tokio::time::timeout_at(start + until, body.frame()).await {
-        let data = frame.unwrap().into_data().unwrap();
-        let at = start.elapsed().as_secs();
-        frames.push((at, String::from_utf8(data.to_vec()).unwrap()));
-    }
-    frames
-}
-
 fn get_root() -> Request<Body> {
     Request::get("/").body(Body::empty()).unwrap()
 }
@@ -87,11 +73,11 @@ async fn one_heartbeat_after_each_idle_interval_reset_by_events() {
     assert_eq!(
         frames,
         at(&[
-            (15, ":\n\n"),
+            (15, ":\n"),
             (20, "id: 0\ndata: x\n\n"),
-            (35, ":\n\n"),
-            (50, ":\n\n"),
-            (65, ":\n\n")
+            (35, ":\n"),
+            (50, ":\n"),
+            (65, ":\n")
         ])
     );
 }
@@ -123,7 +109,7 @@ async fn a_heartbeat_never_splits_an_event() {
             (0, "data: first half"),
             (40, " second half\n"),
             (40, "\n"),
-            (55, ":\n\n"),
+            (55, ":\n"),
         ])
     );
 }
@@ -141,7 +127,7 @@ async fn heartbeats_on_axums_own_sse_with_a_custom_message() {
         Duration::from_secs(31),
     )
     .await;
-    assert_eq!(frames_seen, at(&[(15, ": ping\n\n"), (30, ": ping\n\n")]));
+    assert_eq!(frames_seen, at(&[(15, ": ping\n"), (30, ": ping\n")]));
 
     let app = Router::new()
         .route("/", get(axum_sse))
@@ -167,17 +153,16 @@ async fn heartbeats_on_a_writer_stream_from_the_builder() {
     assert_eq!(
         frames,
         at(&[
-            (0, "retry: 2500\n\n"),
-            (0, "data: hi\n\n"),
-            (15, ":\n\n"),
-            (30, ":\n\n"),
+            (0, "retry: 2500\ndata: hi\n\n"),
+            (15, ":\n"),
+            (30, ":\n"),
             (40, "data: bye\n\n"),
         ])
     );
 }
 
 #[tokio::test]
-async fn retry_comes_first_on_the_wire() {
+async fn retry_joins_the_first_event() {
     let app = Router::new()
         .route(
             "/",
@@ -188,7 +173,7 @@ async fn retry_comes_first_on_the_wire() {
     let response = fetch(addr, "/").await;
     assert_eq!(
         read_to_end(response.into_body()).await,
-        "retry: 3000\n\ndata: a\n\n"
+        "retry: 3000\ndata: a\n\n"
     );
 }
 
@@ -282,6 +267,11 @@ async fn last_event_id_from_the_header_and_the_query() {
     assert_eq!(
         body_of(&app, plain("/writer?lastEventId=3")).await,
         (StatusCode::OK, "data: 3\n\n".into())
+    );
+    // As `URLSearchParams` writes `order 17`.
+    assert_eq!(
+        body_of(&app, plain("/writer?lastEventId=order+17")).await,
+        (StatusCode::OK, "data: order 17\n\n".into())
     );
     let (status, text) = body_of(&app, plain("/required")).await;
     assert_eq!(

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use tokio::{io::AsyncReadExt, net::TcpListener, task::JoinHandle, time::Instant};
 
 use axum_sse::{
-    CloseReason, Event, SseBody, SseError, SseLayer, SseShutdown, SseWriter, StatsSnapshot,
+    CloseReason, Event, SseBody, SseError, SseLayer, SseShutdown, SseStatsSnapshot, SseWriter,
 };
 
 /// The tests that open a thousand connections or more run one at a time.
@@ -69,7 +69,7 @@ async fn hello_then_wait(mut sse: SseWriter) {
     }
 }
 
-fn assert_closed(stats: &StatsSnapshot, expected: &[(CloseReason, u64)]) {
+fn assert_closed(stats: &SseStatsSnapshot, expected: &[(CloseReason, u64)]) {
     for reason in [
         CloseReason::ClientGone,
         CloseReason::Finished,
@@ -290,10 +290,10 @@ async fn an_idle_stream_ends_cleanly_and_heartbeats_are_not_activity() {
     let frames = frames_until_end(&mut body, Duration::from_secs(600)).await;
     let expected: Vec<(u64, String)> = [
         (0, "data: a\n\n"),
-        (10, ":\n\n"),
+        (10, ":\n"),
         (20, "data: b\n\n"),
-        (30, ":\n\n"),
-        (40, ":\n\n"),
+        (30, ":\n"),
+        (40, ":\n"),
     ]
     .iter()
     .map(|(t, s)| (*t, s.to_string()))

@@ -76,13 +76,19 @@ fn token(id: usize, word: &str) -> DecodedEvent {
     DecodedEvent::new("token", word, id.to_string())
 }
 
+/// The first event of a stream: the layer's `retry` rides in its block.
+fn first(mut event: DecodedEvent) -> DecodedEvent {
+    event.retry = Some(Duration::from_millis(1500));
+    event
+}
+
 #[tokio::test(start_paused = true)]
 async fn take_collects_the_first_events() {
     let events: Vec<_> = sse_events(app(), "/chat?prompt=hello+big+world")
         .take(2)
         .collect()
         .await;
-    assert_eq!(events, [token(1, "hello"), token(2, "big")]);
+    assert_eq!(events, [first(token(1, "hello")), token(2, "big")]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -93,7 +99,7 @@ async fn the_stream_ends_with_the_body() {
     assert_eq!(
         all,
         [
-            token(1, "hi"),
+            first(token(1, "hi")),
             token(2, "there"),
             DecodedEvent::new("done", "{}", "3")
         ]
@@ -113,7 +119,7 @@ async fn a_whole_request_is_sent_as_it_is() {
     let events: Vec<_> = sse_events(app(), request).collect().await;
     assert_eq!(
         events,
-        [token(3, "c"), DecodedEvent::new("done", "{}", "4")]
+        [first(token(3, "c")), DecodedEvent::new("done", "{}", "4")]
     );
 }
 

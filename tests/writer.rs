@@ -39,7 +39,7 @@ async fn streams_events_in_order_with_the_sse_headers() {
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers();
     assert_eq!(headers["content-type"], "text/event-stream");
-    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["cache-control"], "no-cache, no-transform");
     assert_eq!(headers["x-accel-buffering"], "no");
     assert_eq!(headers["connection"], "keep-alive");
     assert_eq!(

@@ -4,7 +4,9 @@ use std::{fmt, sync::Arc};
 
 use crate::Event;
 
-use super::{memory::Memory, BroadcastBuilder, BroadcastError, Stats, Subscription};
+use super::{
+    memory::Memory, BroadcastBuilder, BroadcastError, BroadcastStatsSnapshot, Subscription,
+};
 
 /// Named broadcast channels with a bounded history and gap-free resume.
 ///
@@ -115,7 +117,7 @@ impl Broadcast {
 
     /// The counters of this instance: open subscriptions, events published,
     /// slow subscribers disconnected, resumes that missed events.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> BroadcastStatsSnapshot {
         match &self.backend {
             Backend::Memory(memory) => memory.stats(),
             #[cfg(feature = "redis")]

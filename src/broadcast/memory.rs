@@ -11,7 +11,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::{EncodedEvent, Event};
 
-use super::{builder::Config, stats::Counters, wire, BroadcastError, Stats, Subscription};
+use super::{
+    builder::Config, stats::Counters, wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
+};
 
 pub(super) struct Memory {
     config: Config,
@@ -56,7 +58,7 @@ impl Memory {
         }
     }
 
-    pub(super) fn stats(&self) -> Stats {
+    pub(super) fn stats(&self) -> BroadcastStatsSnapshot {
         self.counters.snapshot()
     }
 

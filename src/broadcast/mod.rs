@@ -50,7 +50,7 @@
 //! - **Slow subscribers**: a subscriber that falls further behind than its
 //!   buffer ([`BroadcastBuilder::buffer`]) is disconnected (its stream ends)
 //!   rather than holding more memory; the client reconnects and resumes from
-//!   the history. [`Stats::slow_disconnects`] counts them.
+//!   the history. [`BroadcastStatsSnapshot::slow_disconnects`] counts them.
 //!
 //! The history of a topic is bounded by count ([`BroadcastBuilder::history`])
 //! and optionally by age ([`BroadcastBuilder::max_age`]). In memory, a topic
@@ -133,6 +133,6 @@ mod subscription;
 mod wire;
 
 pub use self::{
-    builder::BroadcastBuilder, channel::Broadcast, error::BroadcastError, stats::Stats,
-    subscription::Subscription,
+    builder::BroadcastBuilder, channel::Broadcast, error::BroadcastError,
+    stats::BroadcastStatsSnapshot, subscription::Subscription,
 };

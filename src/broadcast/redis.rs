@@ -30,7 +30,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::{EncodedEvent, Event};
 
-use super::{builder::Config, stats::Counters, wire, BroadcastError, Stats, Subscription};
+use super::{
+    builder::Config, stats::Counters, wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
+};
 
 /// The stream entry field holding the event's wire form.
 const FIELD: &str = "sse";
@@ -118,7 +120,7 @@ impl Redis {
         }))
     }
 
-    pub(super) fn stats(&self) -> Stats {
+    pub(super) fn stats(&self) -> BroadcastStatsSnapshot {
         self.counters.snapshot()
     }
 

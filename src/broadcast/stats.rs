@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 /// [`Broadcast::stats`](super::Broadcast::stats). With Redis, the counts are
 /// this instance's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct BroadcastStatsSnapshot {
     subscribers: usize,
     published: u64,
     slow_disconnects: u64,
     missed_resumes: u64,
 }
 
-impl Stats {
+impl BroadcastStatsSnapshot {
     /// Subscriptions open now.
     pub const fn subscribers(&self) -> usize {
         self.subscribers
@@ -46,8 +46,8 @@ pub(super) struct Counters {
 }
 
 impl Counters {
-    pub(super) fn snapshot(&self) -> Stats {
-        Stats {
+    pub(super) fn snapshot(&self) -> BroadcastStatsSnapshot {
+        BroadcastStatsSnapshot {
             subscribers: self.subscribers.load(Relaxed),
             published: self.published.load(Relaxed),
             slow_disconnects: self.slow_disconnects.load(Relaxed),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::{body::Body, BoxError};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use tower::{util::BoxCloneSyncService, Service, ServiceExt};
 
 use super::EventSource;
@@ -19,12 +19,17 @@ pub(super) type HttpClient = BoxCloneSyncService<Request<Body>, Response<Body>, 
 /// ```
 /// use std::time::Duration;
 /// use axum_sse::client::EventSource;
-/// use http::{header, HeaderValue};
+/// use http::{header, HeaderValue, Method};
 ///
-/// let events = EventSource::builder("http://127.0.0.1:3000/chat?prompt=hi".parse().unwrap())
+/// let events = EventSource::builder("http://127.0.0.1:3000/chat".parse().unwrap())
+///     .method(Method::POST)                 // sent again on every reconnection,
+///     .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
 ///     .header(header::AUTHORIZATION, HeaderValue::from_static("Bearer secret"))
+///     .body(r#"{"prompt":"hi"}"#)           // with the same body
 ///     .last_event_id("41")                  // resume after event 41
+///     .read_timeout(Duration::from_secs(30)) // silent that long: reconnect
 ///     .retry(Duration::from_secs(1))        // until the server sends `retry`
+///     .min_backoff(Duration::from_millis(500))
 ///     .max_backoff(Duration::from_secs(30))
 ///     .max_retries(10)                      // then yield an error and end
 ///     .build();
@@ -33,10 +38,15 @@ pub(super) type HttpClient = BoxCloneSyncService<Request<Body>, Response<Body>, 
 #[must_use]
 pub struct EventSourceBuilder {
     pub(super) url: Uri,
+    pub(super) method: Method,
     pub(super) headers: HeaderMap,
+    pub(super) body: Option<Bytes>,
     pub(super) last_event_id: String,
     pub(super) retry: Duration,
+    pub(super) min_backoff: Duration,
     pub(super) max_backoff: Duration,
+    pub(super) reset_backoff_after: Duration,
+    pub(super) read_timeout: Option<Duration>,
     pub(super) max_retries: Option<u32>,
     pub(super) client: Option<HttpClient>,
 }
@@ -45,10 +55,15 @@ impl fmt::Debug for EventSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventSourceBuilder")
             .field("url", &self.url)
+            .field("method", &self.method)
             .field("headers", &self.headers)
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
             .field("last_event_id", &self.last_event_id)
             .field("retry", &self.retry)
+            .field("min_backoff", &self.min_backoff)
             .field("max_backoff", &self.max_backoff)
+            .field("reset_backoff_after", &self.reset_backoff_after)
+            .field("read_timeout", &self.read_timeout)
             .field("max_retries", &self.max_retries)
             .field("custom_client", &self.client.is_some())
             .finish()
@@ -58,23 +73,74 @@ impl fmt::Debug for EventSourceBuilder {
 impl EventSourceBuilder {
     /// The default [`retry`](Self::retry): 3 seconds.
     pub const DEFAULT_RETRY: Duration = Duration::from_secs(3);
+    /// The default [`min_backoff`](Self::min_backoff): 1 second.
+    pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
     /// The default [`max_backoff`](Self::max_backoff): 60 seconds.
     pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+    /// The default [`reset_backoff_after`](Self::reset_backoff_after):
+    /// 60 seconds.
+    pub const DEFAULT_RESET_BACKOFF_AFTER: Duration = Duration::from_secs(60);
 
     pub(super) fn new(url: Uri) -> Self {
         Self {
             url,
+            method: Method::GET,
             headers: HeaderMap::new(),
+            body: None,
             last_event_id: String::new(),
             retry: Self::DEFAULT_RETRY,
+            min_backoff: Self::DEFAULT_MIN_BACKOFF,
             max_backoff: Self::DEFAULT_MAX_BACKOFF,
+            reset_backoff_after: Self::DEFAULT_RESET_BACKOFF_AFTER,
+            read_timeout: None,
             max_retries: None,
             client: None,
         }
     }
 
-    /// Adds a header to every request (none by default), for instance
-    /// `Authorization`. `Accept`, `Cache-Control` and `Last-Event-ID` are set
+    /// Sets the request method (default `GET`, as a browser's
+    /// `EventSource`), for instance `POST` for the streams that LLM APIs and
+    /// MCP servers answer a request with. Every reconnection uses it too.
+    ///
+    /// ```
+    /// use axum_sse::client::EventSource;
+    /// use http::Method;
+    ///
+    /// let events = EventSource::builder("http://127.0.0.1:3000/mcp".parse().unwrap())
+    ///     .method(Method::POST)
+    ///     .build();
+    /// # drop(events);
+    /// ```
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets the request body (default: none). It is sent whole with the
+    /// first request and again with every reconnection, and with a `307` or
+    /// `308` redirect (a `301`, `302` or `303` redirect of a `POST` turns it
+    /// into a `GET` without body, as browsers do). Set its `Content-Type`
+    /// with [`header`](Self::header).
+    ///
+    /// ```
+    /// use axum_sse::client::EventSource;
+    /// use http::{header, HeaderValue, Method};
+    ///
+    /// let events = EventSource::builder("http://127.0.0.1:3000/v1/chat".parse().unwrap())
+    ///     .method(Method::POST)
+    ///     .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+    ///     .body(r#"{"stream":true}"#)
+    ///     .build();
+    /// # drop(events);
+    /// ```
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Adds a header to every request, reconnections included (none by
+    /// default), for instance `Authorization`. A name added twice is sent
+    /// twice. `Accept`, `Cache-Control` and `Last-Event-ID` are set
     /// by the client itself: use [`last_event_id`](Self::last_event_id) for
     /// the latter.
     ///
@@ -140,11 +206,14 @@ impl EventSourceBuilder {
     /// field (default [`DEFAULT_RETRY`](Self::DEFAULT_RETRY), 3 s, as in
     /// browsers).
     ///
-    /// After a stream ends or breaks, the client waits the reconnection time
-    /// before it reconnects. When attempts fail in a row, the wait doubles
-    /// each time up to [`max_backoff`](Self::max_backoff), with random
-    /// jitter in the upper half of the extra wait; it never goes below the
-    /// reconnection time, and it is reset by a successful connection.
+    /// After a healthy stream (see
+    /// [`reset_backoff_after`](Self::reset_backoff_after)) ends or breaks,
+    /// the client waits the reconnection time, even zero, before it
+    /// reconnects, as the spec says. After `n` unhealthy connections in a
+    /// row it backs off instead, from `base`, the larger of the
+    /// reconnection time and [`min_backoff`](Self::min_backoff): the wait
+    /// is drawn at random in the upper half of `base * 2^n`, never below
+    /// `base`, and never above [`max_backoff`](Self::max_backoff).
     ///
     /// ```
     /// use std::time::Duration;
@@ -160,9 +229,10 @@ impl EventSourceBuilder {
         self
     }
 
-    /// Sets the longest wait between reconnection attempts that failed in a
-    /// row (default [`DEFAULT_MAX_BACKOFF`](Self::DEFAULT_MAX_BACKOFF),
-    /// 60 s). A reconnection time above it, set here or by the server, wins.
+    /// Sets the longest wait before a reconnection (default
+    /// [`DEFAULT_MAX_BACKOFF`](Self::DEFAULT_MAX_BACKOFF), 60 s). It bounds
+    /// every wait, the reconnection time included: a server that sends
+    /// `retry: 99999999999` does not put the client to sleep for three years.
     ///
     /// ```
     /// use std::time::Duration;
@@ -178,10 +248,11 @@ impl EventSourceBuilder {
         self
     }
 
-    /// Gives up after `n` reconnection attempts in a row that did not lead
-    /// to an open stream (default: never gives up, like browsers). The
-    /// stream then yields [`ClientError::RetriesExhausted`] and ends.
-    /// `max_retries(0)` never reconnects.
+    /// Gives up after `n` reconnection attempts in a row without a healthy
+    /// stream (see [`reset_backoff_after`](Self::reset_backoff_after))
+    /// (default: never gives up, like browsers). The stream then yields
+    /// [`ClientError::RetriesExhausted`], whose `source` says why the last
+    /// connection ended, and ends. `max_retries(0)` never reconnects.
     ///
     /// [`ClientError::RetriesExhausted`]: super::ClientError::RetriesExhausted
     ///
@@ -195,6 +266,84 @@ impl EventSourceBuilder {
     /// ```
     pub const fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = Some(n);
+        self
+    }
+
+    /// Sets the floor of the back-off (default
+    /// [`DEFAULT_MIN_BACKOFF`](Self::DEFAULT_MIN_BACKOFF), 1 s): after a
+    /// connection that was not healthy, the client waits at least this long
+    /// (or the reconnection time, if longer) before the next attempt,
+    /// whatever `retry` the server sent. A server that sends `retry: 0` and
+    /// then fails cannot make the client reconnect in a tight loop (unless
+    /// you set zero here). See [`retry`](Self::retry) for the whole rule.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_sse::client::EventSource;
+    ///
+    /// let events = EventSource::builder("http://127.0.0.1:3000/".parse().unwrap())
+    ///     .min_backoff(Duration::from_millis(250))
+    ///     .build();
+    /// # drop(events);
+    /// ```
+    pub const fn min_backoff(mut self, min_backoff: Duration) -> Self {
+        self.min_backoff = min_backoff;
+        self
+    }
+
+    /// Sets how long a stream must stay open to count as healthy when it
+    /// dispatches no event (default
+    /// [`DEFAULT_RESET_BACKOFF_AFTER`](Self::DEFAULT_RESET_BACKOFF_AFTER),
+    /// 60 s).
+    ///
+    /// A connection is **healthy** when the server answered `200 OK` with
+    /// `text/event-stream` and the stream then either dispatched at least
+    /// one event or stayed open this long (a quiet stream that a proxy cuts
+    /// after a minute is healthy). A healthy stream resets the back-off and
+    /// the count of [`max_retries`](Self::max_retries). Anything else counts
+    /// as a failure: a connection error, a read timeout, and also a `200`
+    /// that closes before its first event, so a server that accepts and
+    /// drops every stream gets the back-off, not a storm of reconnections.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_sse::client::EventSource;
+    ///
+    /// let events = EventSource::builder("http://127.0.0.1:3000/".parse().unwrap())
+    ///     .reset_backoff_after(Duration::from_secs(30))
+    ///     .build();
+    /// # drop(events);
+    /// ```
+    pub const fn reset_backoff_after(mut self, after: Duration) -> Self {
+        self.reset_backoff_after = after;
+        self
+    }
+
+    /// Sets the read timeout (default: none, as in browsers): when no byte
+    /// arrives for this long, while waiting for the response head or
+    /// between two chunks of the body, the connection is taken for dead
+    /// (a half-open connection, a stalled proxy), dropped, and the client
+    /// reconnects as after any failure; the cause is
+    /// [`ClientError::ReadTimeout`].
+    ///
+    /// Choose it well above the server's heartbeat interval (and above the
+    /// time the server may take to answer): comments count as bytes, so a
+    /// server that sends a heartbeat every 15 s keeps a stream alive under a
+    /// 45 s read timeout. Zero times every connection out at once.
+    ///
+    /// [`ClientError::ReadTimeout`]: super::ClientError::ReadTimeout
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_sse::client::EventSource;
+    ///
+    /// let events = EventSource::builder("http://127.0.0.1:3000/".parse().unwrap())
+    ///     .read_timeout(Duration::from_secs(45))
+    ///     .build();
+    /// # drop(events);
+    /// ```
+    pub const fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = Some(timeout);
         self
     }
 

@@ -7,19 +7,23 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::{body::Body, BoxError};
+use bytes::Bytes;
 use futures_util::stream::{FusedStream, Stream};
 use http::{
     header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE},
-    HeaderName, HeaderValue, Request, Response, StatusCode, Uri,
+    HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
 };
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
-use tower_http::follow_redirect::FollowRedirect;
+use tower_http::follow_redirect::{
+    policy::{Action, Attempt, Policy, Standard},
+    FollowRedirect,
+};
 
 use super::{backoff::reconnect_delay, builder::HttpClient, ClientError, EventSourceBuilder};
 use crate::{
-    decode::{BodyDataStream, DecodedEvent, Decoder},
+    decode::{BodyChunks, DecodedEvent, Decoder},
     headers,
 };
 
@@ -36,15 +40,28 @@ type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxErro
 #[must_use = "streams do nothing unless polled"]
 pub struct EventSource {
     url: Uri,
+    method: Method,
     headers: http::HeaderMap,
+    body: Option<Bytes>,
     retry: Duration,
+    min_backoff: Duration,
     max_backoff: Duration,
+    reset_backoff_after: Duration,
+    read_timeout: Option<Duration>,
     max_retries: Option<u32>,
-    client: FollowRedirect<HttpClient>,
+    client: HttpClient,
     decoder: Decoder,
-    /// Reconnection attempts in a row that did not lead to an open stream,
-    /// counting the one being waited for or made.
+    /// Connections in a row that were not healthy; 0 after a healthy one.
     failures: u32,
+    /// Reconnection attempts since the last healthy stream, counting the one
+    /// being waited for or made.
+    retries: u32,
+    /// When the current stream opened (`200`, `text/event-stream`).
+    opened_at: Option<Instant>,
+    /// Whether the current stream dispatched an event.
+    dispatched: bool,
+    /// The read timeout's timer, made once and reset.
+    read_deadline: Option<Pin<Box<Sleep>>>,
     state: State,
 }
 
@@ -52,11 +69,33 @@ enum State {
     /// Not polled yet, or waiting no more: the next poll connects.
     Connect,
     Connecting(ResponseFuture),
-    Open(BodyDataStream<Body>),
+    Open(BodyChunks<Body>),
     Waiting(Pin<Box<Sleep>>),
     /// Yields this error, then ends.
     Failed(ClientError),
     Done,
+}
+
+/// Redirects as tower-http's standard policy (at most 20, credentials
+/// dropped across origins), re-sending the request body.
+#[derive(Clone)]
+struct RedirectPolicy {
+    standard: Standard,
+    body: Option<Bytes>,
+}
+
+impl<E> Policy<Body, E> for RedirectPolicy {
+    fn redirect(&mut self, attempt: &Attempt<'_>) -> Result<Action, E> {
+        Policy::<Body, E>::redirect(&mut self.standard, attempt)
+    }
+
+    fn on_request(&mut self, request: &mut Request<Body>) {
+        Policy::<Body, E>::on_request(&mut self.standard, request);
+    }
+
+    fn clone_body(&self, _: &Body) -> Option<Body> {
+        self.body.clone().map(Body::from)
+    }
 }
 
 impl EventSource {
@@ -81,10 +120,15 @@ impl EventSource {
     pub(super) fn from_builder(builder: EventSourceBuilder) -> Self {
         let EventSourceBuilder {
             url,
+            method,
             headers,
+            body,
             last_event_id,
             retry,
+            min_backoff,
             max_backoff,
+            reset_backoff_after,
+            read_timeout,
             max_retries,
             client,
         } = builder;
@@ -111,13 +155,22 @@ impl EventSource {
         });
         Self {
             url,
+            method,
             headers,
+            body,
             retry,
+            min_backoff,
             max_backoff,
+            reset_backoff_after,
+            read_timeout,
             max_retries,
-            client: FollowRedirect::new(client),
+            client,
             decoder: decoder_with_last_event_id(&last_event_id),
             failures: 0,
+            retries: 0,
+            opened_at: None,
+            dispatched: false,
+            read_deadline: None,
             state,
         }
     }
@@ -127,24 +180,31 @@ impl EventSource {
         &self.url
     }
 
-    /// The last event ID: the one the next reconnection sends as
+    /// The last event ID string: the one the next reconnection sends as
     /// `Last-Event-ID` (`""`: none).
     ///
-    /// It starts as
-    /// [`EventSourceBuilder::last_event_id`] and follows the `id` fields of
-    /// the stream, across reconnections.
+    /// It starts as [`EventSourceBuilder::last_event_id`] and follows the
+    /// `id` fields of the stream, across reconnections, as of the latest
+    /// dispatch: an `id` in an event that the stream never finished (the
+    /// connection broke before its empty line) is not taken, so that event
+    /// is asked for again instead of being lost.
     pub fn last_event_id(&self) -> &str {
         self.decoder.last_event_id()
     }
 
-    /// The reconnection time: the latest `retry` field of the stream, or
-    /// [`EventSourceBuilder::retry`] before the server sent one.
+    /// The reconnection time: the latest `retry` field of the stream (taken
+    /// when its line is parsed, as the spec says), or
+    /// [`EventSourceBuilder::retry`] before the server sent one. A wait is
+    /// never longer than [`max_backoff`](EventSourceBuilder::max_backoff),
+    /// whatever this says.
     pub fn retry(&self) -> Duration {
         self.decoder.retry().unwrap_or(self.retry)
     }
 
     fn request(&self) -> Request<Body> {
-        let mut request = Request::new(Body::empty());
+        let body = self.body.clone().map_or_else(Body::empty, Body::from);
+        let mut request = Request::new(body);
+        *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.url.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
@@ -156,10 +216,34 @@ impl EventSource {
                 Ok(value) => {
                     headers.insert(LAST_EVENT_ID, value);
                 }
-                Err(_) => tracing::debug!(id, "last event ID cannot be a header; not sent"),
+                // Control characters other than CR, LF and NUL can be in an
+                // ID but not in a header: the server cannot resume from it.
+                Err(_) => tracing::warn!(id, "last event ID cannot be a header; not sent"),
             }
         }
         request
+    }
+
+    /// Starts the read timeout over again, if there is one.
+    fn restart_read_timeout(&mut self) {
+        if let Some(timeout) = self.read_timeout {
+            // A timeout too large for the clock never fires.
+            let deadline = Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(far_future);
+            match &mut self.read_deadline {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.read_deadline = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+    }
+
+    /// Whether the read timeout expired (registering for a wake-up if not).
+    fn read_timed_out(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.read_deadline {
+            Some(sleep) if self.read_timeout.is_some() => sleep.as_mut().poll(cx).is_ready(),
+            _ => false,
+        }
     }
 
     /// Handles the answer to a request: the next state.
@@ -177,37 +261,76 @@ impl EventSource {
             return State::Failed(ClientError::ContentType(content_type));
         }
         tracing::debug!(url = %self.url, "event stream open");
-        self.failures = 0;
-        State::Open(BodyDataStream::new(response.into_body()))
+        self.opened_at = Some(Instant::now());
+        self.dispatched = false;
+        self.restart_read_timeout();
+        State::Open(BodyChunks::new(response.into_body()))
     }
 
-    /// The connection failed or ended: wait, or give up.
-    fn reconnect(&mut self, cause: Option<BoxError>) -> State {
-        // Whatever the last stream left incomplete is dropped.
+    /// The connection failed or ended because of `cause`: wait, or give up.
+    fn reconnect(&mut self, cause: ClientError) -> State {
+        debug_assert!(cause.is_retried());
+        // Whatever the last stream left incomplete is dropped, and its last
+        // event ID buffer falls back to the last dispatched ID.
         self.decoder.finish();
         let _ = self.decoder.next_event();
-        self.failures = self.failures.saturating_add(1);
+        let healthy = self.dispatched
+            || self
+                .opened_at
+                .is_some_and(|at| at.elapsed() >= self.reset_backoff_after);
+        self.opened_at = None;
+        self.dispatched = false;
+        if healthy {
+            self.failures = 0;
+            self.retries = 1;
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            self.retries = self.retries.saturating_add(1);
+        }
         if let Some(max_retries) = self.max_retries {
-            if self.failures > max_retries {
+            if self.retries > max_retries {
                 return State::Failed(ClientError::RetriesExhausted {
                     max_retries,
-                    source: cause,
+                    source: Box::new(cause),
                 });
             }
         }
         let delay = reconnect_delay(
             self.retry(),
+            self.min_backoff,
             self.max_backoff,
             self.failures,
             fastrand::f64(),
         );
-        match &cause {
-            Some(e) => {
-                tracing::debug!(url = %self.url, error = %e, ?delay, "connection lost; reconnecting")
-            }
-            None => tracing::debug!(url = %self.url, ?delay, "stream ended; reconnecting"),
-        }
+        tracing::debug!(
+            url = %self.url,
+            cause = %DisplayChain(&cause),
+            healthy,
+            failures = self.failures,
+            ?delay,
+            "reconnecting"
+        );
         State::Waiting(Box::pin(tokio::time::sleep(delay)))
+    }
+}
+
+/// An instant about 30 years from now, as tokio itself uses for "never".
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365 * 30)
+}
+
+/// An error and its sources, joined by `: `.
+struct DisplayChain<'a>(&'a ClientError);
+
+impl fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(self.0);
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -220,28 +343,53 @@ impl Stream for EventSource {
             match &mut this.state {
                 State::Connect => {
                     let request = this.request();
-                    let future = this.client.clone().oneshot(request);
-                    this.state = State::Connecting(Box::pin(future));
-                }
-                State::Connecting(future) => {
-                    this.state = match std::task::ready!(future.as_mut().poll(cx)) {
-                        Ok(response) => this.on_response(response),
-                        Err(e) => this.reconnect(Some(e)),
+                    let policy = RedirectPolicy {
+                        standard: Standard::default(),
+                        body: this.body.clone(),
                     };
+                    let client = FollowRedirect::with_policy(this.client.clone(), policy);
+                    this.state = State::Connecting(Box::pin(client.oneshot(request)));
+                    this.restart_read_timeout();
                 }
+                State::Connecting(future) => match future.as_mut().poll(cx) {
+                    Poll::Ready(Ok(response)) => this.state = this.on_response(response),
+                    Poll::Ready(Err(e)) => this.state = this.reconnect(ClientError::Connect(e)),
+                    Poll::Pending => {
+                        if !this.read_timed_out(cx) {
+                            return Poll::Pending;
+                        }
+                        let timeout = this.read_timeout.unwrap_or_default();
+                        this.state = this.reconnect(ClientError::ReadTimeout(timeout));
+                    }
+                },
                 State::Open(body) => {
                     match this.decoder.next_event() {
-                        Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                        Ok(Some(event)) => {
+                            this.dispatched = true;
+                            return Poll::Ready(Some(Ok(event)));
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             this.state = State::Done;
                             return Poll::Ready(Some(Err(ClientError::Decode(e))));
                         }
                     }
-                    match std::task::ready!(Pin::new(body).poll_next(cx)) {
-                        Some(Ok(chunk)) => this.decoder.feed(chunk),
-                        Some(Err(e)) => this.state = this.reconnect(Some(e.into())),
-                        None => this.state = this.reconnect(None),
+                    match Pin::new(body).poll_next(cx) {
+                        Poll::Ready(Some(Ok(chunk))) => {
+                            this.decoder.feed(chunk);
+                            this.restart_read_timeout();
+                        }
+                        Poll::Ready(Some(Err(e))) => {
+                            this.state = this.reconnect(ClientError::Body(e.into()));
+                        }
+                        Poll::Ready(None) => this.state = this.reconnect(ClientError::Ended),
+                        Poll::Pending => {
+                            if !this.read_timed_out(cx) {
+                                return Poll::Pending;
+                            }
+                            let timeout = this.read_timeout.unwrap_or_default();
+                            this.state = this.reconnect(ClientError::ReadTimeout(timeout));
+                        }
                     }
                 }
                 State::Waiting(sleep) => {
@@ -276,6 +424,7 @@ impl fmt::Debug for EventSource {
         };
         f.debug_struct("EventSource")
             .field("url", &self.url)
+            .field("method", &self.method)
             .field("state", &state)
             .field("last_event_id", &self.last_event_id())
             .field("retry", &self.retry())
@@ -290,7 +439,8 @@ fn decoder_with_last_event_id(id: &str) -> Decoder {
     let mut decoder = Decoder::new();
     if !id.is_empty() {
         // One space after the colon is removed, so `id` comes back whole.
-        decoder.feed(format!("id: {id}\n"));
+        // The empty line makes it the last event ID string.
+        decoder.feed(format!("id: {id}\n\n"));
         decoder.finish();
         while let Ok(Some(_)) = decoder.next_event() {}
     }
@@ -335,6 +485,23 @@ mod tests {
             .last_event_id("a\u{7}b")
             .build();
         assert!(!source.request().headers().contains_key(LAST_EVENT_ID));
+    }
+
+    #[test]
+    fn request_method_and_body_every_time() {
+        let source = EventSource::builder(Uri::from_static("http://127.0.0.1:1/mcp"))
+            .method(Method::POST)
+            .body("{}")
+            .build();
+        for _ in 0..2 {
+            let request = source.request();
+            assert_eq!(request.method(), Method::POST);
+            assert_eq!(http_body::Body::size_hint(request.body()).exact(), Some(2));
+        }
+        let source = EventSource::new(Uri::from_static("http://127.0.0.1:1/"));
+        let request = source.request();
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(http_body::Body::size_hint(request.body()).exact(), Some(0));
     }
 
     #[test]

@@ -60,7 +60,9 @@ enum Input {
 /// After `finish`, the next chunk fed starts a new stream (its leading byte
 /// order mark is skipped again), while [`last_event_id`](Self::last_event_id)
 /// and [`retry`](Self::retry) are kept, like an `EventSource`'s last event ID
-/// string and reconnection time.
+/// string and reconnection time: the new stream's last event ID buffer starts
+/// from the last event ID string, so an `id` of a block the old stream never
+/// finished is forgotten.
 #[derive(Debug)]
 pub struct Decoder {
     input: VecDeque<Input>,
@@ -82,6 +84,10 @@ struct State {
     /// `\n`, so it is decoded once per event.
     data: Vec<u8>,
     event_type: String,
+    /// The spec's last event ID buffer: set by `id` fields.
+    id_buffer: String,
+    /// The spec's last event ID string: the buffer as of the latest
+    /// dispatch (empty line), kept across streams.
     last_event_id: String,
     /// A valid `retry` of the current block.
     block_retry: Option<Duration>,
@@ -122,6 +128,7 @@ impl Decoder {
                 line: Vec::new(),
                 data: Vec::new(),
                 event_type: String::new(),
+                id_buffer: String::new(),
                 last_event_id: String::new(),
                 block_retry: None,
                 retry: None,
@@ -187,16 +194,20 @@ impl Decoder {
     /// Marks the end of the stream. Events of the complete lines fed before
     /// are still returned by [`next_event`](Self::next_event); the incomplete
     /// last line and an undispatched event are discarded. Input fed
-    /// afterwards is a new stream; the last event ID and retry are kept.
-    /// After an error, `finish` resets the decoder at once.
+    /// afterwards is a new stream; the last event ID (of the last dispatch)
+    /// and retry are kept. After an error, `finish` resets the decoder at
+    /// once.
     ///
     /// ```
     /// use axum_sse::decode::Decoder;
     ///
     /// let mut decoder = Decoder::new();
-    /// decoder.feed("id: 1\ndata: unterminated block\n");
+    /// decoder.feed("id: 1\ndata: one\n\nid: 2\ndata: unterminated block\n");
+    /// assert_eq!(decoder.next_event().unwrap().unwrap().data, "one");
     /// decoder.finish();
     /// assert_eq!(decoder.next_event().unwrap(), None);
+    /// // Event 2 was never dispatched: a client resuming from here must ask
+    /// // for what follows event 1, or event 2 is lost.
     /// assert_eq!(decoder.last_event_id(), "1");
     /// ```
     pub fn finish(&mut self) {
@@ -263,22 +274,36 @@ impl Decoder {
         Ok(None)
     }
 
-    /// The last event ID buffer: the value of the latest valid `id` field,
-    /// `""` if none (or if it was empty).
+    /// The last event ID string, as the spec's `EventSource` keeps it: the
+    /// last event ID buffer as of the latest dispatch, that is the latest
+    /// valid `id` field of a block that was ended by an empty line and
+    /// returned by [`next_event`](Self::next_event); `""` if none (or if it
+    /// was empty). This is the ID to resume from (`Last-Event-ID`): it never
+    /// names an event that was not dispatched.
+    ///
+    /// Following the spec's "dispatch the event" step, an empty line sets it
+    /// even when the block has no data and so dispatches no event.
     ///
     /// ```
     /// use axum_sse::decode::Decoder;
     ///
     /// let mut decoder = Decoder::new();
-    /// decoder.feed("id: 42\n\n"); // an id-only block dispatches nothing...
+    /// decoder.feed("id: 42\n\n"); // an id-only block dispatches no event...
     /// assert_eq!(decoder.next_event().unwrap(), None);
     /// assert_eq!(decoder.last_event_id(), "42"); // ...but sets the ID
+    ///
+    /// decoder.feed("id: 43\ndata: not yet dispatched\n");
+    /// assert_eq!(decoder.next_event().unwrap(), None);
+    /// assert_eq!(decoder.last_event_id(), "42"); // not until its empty line
     /// ```
     pub fn last_event_id(&self) -> &str {
         &self.state.last_event_id
     }
 
     /// The reconnection time set by the latest valid `retry` field, if any.
+    ///
+    /// As the spec says, a `retry` field takes effect when its line is
+    /// parsed, even in a block that is never dispatched (unlike `id`).
     ///
     /// ```
     /// use axum_sse::decode::Decoder;
@@ -400,8 +425,8 @@ impl State {
                 self.event_type.push_str(&String::from_utf8_lossy(value));
             }
             b"id" if memchr::memchr(0, value).is_none() => {
-                self.last_event_id.clear();
-                self.last_event_id.push_str(&String::from_utf8_lossy(value));
+                self.id_buffer.clear();
+                self.id_buffer.push_str(&String::from_utf8_lossy(value));
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let ms = value.iter().fold(0u64, |ms, &d| {
@@ -418,6 +443,11 @@ impl State {
     /// Handles an empty line: dispatches the event, if any, and resets the
     /// buffers of the block.
     fn dispatch(&mut self) -> Option<DecodedEvent> {
+        // "Set the last event ID string of the event source to the value of
+        // the last event ID buffer", before the check for data.
+        if self.last_event_id != self.id_buffer {
+            self.last_event_id.clone_from(&self.id_buffer);
+        }
         let retry = self.block_retry.take();
         if self.data.is_empty() {
             self.event_type.clear();
@@ -441,8 +471,12 @@ impl State {
         })
     }
 
-    /// Discards what is left of the stream and gets ready for a new one.
+    /// Discards what is left of the stream and gets ready for a new one,
+    /// whose last event ID buffer starts as the last event ID string.
     fn end_of_stream(&mut self) {
+        if self.id_buffer != self.last_event_id {
+            self.id_buffer.clone_from(&self.last_event_id);
+        }
         self.bom_seen = 0;
         self.skip_lf = false;
         self.line.clear();
@@ -525,6 +559,65 @@ mod tests {
         d.finish();
         d.feed("data: again\n\n");
         assert_eq!(all(&mut d), [DecodedEvent::new("message", "again", "")]);
+    }
+
+    #[test]
+    fn only_a_dispatch_sets_the_last_event_id() {
+        let mut d = Decoder::new();
+        d.feed("retry: 10\n\nid: 1\ndata: one\n\nid: 2\ndata: tw");
+        assert_eq!(all(&mut d), [DecodedEvent::new("message", "one", "1")]);
+        assert_eq!(d.last_event_id(), "1");
+        // The stream breaks in the middle of event 2.
+        d.finish();
+        assert_eq!(all(&mut d), []);
+        assert_eq!(d.last_event_id(), "1");
+        // The next stream starts from the dispatched ID, not from 2.
+        d.feed("data: replayed\n\n");
+        assert_eq!(all(&mut d), [DecodedEvent::new("message", "replayed", "1")]);
+        // `retry` took effect when parsed, as the spec says.
+        assert_eq!(d.retry(), Some(Duration::from_millis(10)));
+
+        // An `id` that clears the ID is no different.
+        d.feed("id\ndata: x");
+        assert_eq!(all(&mut d), []);
+        assert_eq!(d.last_event_id(), "1");
+        d.finish();
+        d.feed("data: y\n\n");
+        assert_eq!(all(&mut d), [DecodedEvent::new("message", "y", "1")]);
+
+        // A block without data still sets it at its empty line.
+        d.feed("id: 9\n\n");
+        assert_eq!(all(&mut d), []);
+        assert_eq!(d.last_event_id(), "9");
+    }
+
+    #[test]
+    fn a_limit_error_forgets_the_undispatched_id() {
+        for finish_first in [false, true] {
+            let mut d = Decoder::new().max_line_len(16);
+            d.feed("id: 1\ndata: a\n\nid: 2\ndata: far too long a line\n\n");
+            if finish_first {
+                d.finish();
+            }
+            assert_eq!(
+                all_until_error(&mut d),
+                [DecodedEvent::new("message", "a", "1")]
+            );
+            if !finish_first {
+                d.finish();
+            }
+            d.feed("data: b\n\n");
+            assert_eq!(all(&mut d), [DecodedEvent::new("message", "b", "1")]);
+            assert_eq!(d.last_event_id(), "1");
+        }
+    }
+
+    fn all_until_error(decoder: &mut Decoder) -> Vec<DecodedEvent> {
+        let mut out = Vec::new();
+        while let Ok(Some(ev)) = decoder.next_event() {
+            out.push(ev);
+        }
+        out
     }
 
     #[test]

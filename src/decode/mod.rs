@@ -34,9 +34,14 @@
 //! * `event` sets the event type, `"message"` when empty or absent;
 //! * `id` sets the last event ID buffer (an empty value clears it) unless the
 //!   value contains U+0000 NULL; the buffer persists across events;
+//! * an empty line sets the last event ID string (what
+//!   [`Decoder::last_event_id`] returns, and what a client resumes from) to
+//!   the buffer, even when it dispatches nothing; the `id` of a block that
+//!   never ended is never reported, and the next stream's buffer starts from
+//!   the last event ID string;
 //! * `retry` sets the reconnection time, in milliseconds, when its value is
-//!   one or more ASCII digits; values beyond `u64::MAX` saturate to
-//!   `u64::MAX` milliseconds;
+//!   one or more ASCII digits, as soon as its line is parsed (dispatched or
+//!   not); values beyond `u64::MAX` saturate to `u64::MAX` milliseconds;
 //! * at the end of the stream an incomplete line and an undispatched event
 //!   are discarded.
 //!
@@ -80,7 +85,7 @@ mod decoder;
 mod stream;
 
 pub use decoder::Decoder;
-pub use stream::{BodyDataStream, BodyEventStream, EventStream};
+pub use stream::{BodyChunks, BodyEventStream, EventStream};
 
 /// One decoded event, as the spec dispatches it.
 ///
@@ -94,8 +99,9 @@ pub struct DecodedEvent {
     pub event: String,
     /// The `data` lines of the block joined by `\n` (the final `\n` removed).
     pub data: String,
-    /// The last event ID buffer at dispatch time: set by the latest valid `id`
-    /// field of this or any earlier block of the stream, `""` if none.
+    /// The last event ID at dispatch time: set by the latest valid `id`
+    /// field of this or any earlier dispatched block of the stream, `""` if
+    /// none.
     pub last_event_id: String,
     /// The reconnection time set by a valid `retry` field in this event's
     /// block, if any. [`Decoder::retry`] keeps the latest one of the stream.

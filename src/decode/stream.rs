@@ -87,7 +87,8 @@ impl<S> EventStream<S> {
         }
     }
 
-    /// The last event ID buffer; see [`Decoder::last_event_id`].
+    /// The last event ID of the events dispatched so far; see
+    /// [`Decoder::last_event_id`].
     pub fn last_event_id(&self) -> &str {
         self.decoder.last_event_id()
     }
@@ -119,7 +120,7 @@ impl<S> EventStream<S> {
     }
 }
 
-impl<B> EventStream<BodyDataStream<B>> {
+impl<B> EventStream<BodyChunks<B>> {
     /// Decodes an HTTP body, such as a response body, skipping its trailers.
     ///
     /// ```
@@ -134,7 +135,7 @@ impl<B> EventStream<BodyDataStream<B>> {
     /// # }
     /// ```
     pub fn from_body(body: B) -> Self {
-        Self::new(BodyDataStream::new(body))
+        Self::new(BodyChunks::new(body))
     }
 }
 
@@ -184,7 +185,7 @@ where
 }
 
 /// An [`EventStream`] over an HTTP body, made by [`EventStream::from_body`].
-pub type BodyEventStream<B> = EventStream<BodyDataStream<B>>;
+pub type BodyEventStream<B> = EventStream<BodyChunks<B>>;
 
 pin_project! {
     /// The data frames of an [`http_body::Body`] as a stream of [`Bytes`],
@@ -193,25 +194,25 @@ pin_project! {
     /// Frames of a body whose data is [`Bytes`] are passed on without a copy.
     ///
     /// ```
-    /// use axum_sse::decode::BodyDataStream;
+    /// use axum_sse::decode::BodyChunks;
     /// use futures_util::StreamExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let mut chunks = BodyDataStream::new(String::from("data: x\n\n"));
+    /// let mut chunks = BodyChunks::new(String::from("data: x\n\n"));
     /// assert_eq!(chunks.next().await.unwrap().unwrap(), "data: x\n\n");
     /// assert!(chunks.next().await.is_none());
     /// # }
     /// ```
     #[derive(Debug)]
     #[must_use = "streams do nothing unless polled"]
-    pub struct BodyDataStream<B> {
+    pub struct BodyChunks<B> {
         #[pin]
         body: B,
     }
 }
 
-impl<B> BodyDataStream<B> {
+impl<B> BodyChunks<B> {
     /// Wraps `body`.
     pub fn new(body: B) -> Self {
         Self { body }
@@ -238,7 +239,7 @@ impl<B> BodyDataStream<B> {
     }
 }
 
-impl<B: http_body::Body> Stream for BodyDataStream<B> {
+impl<B: http_body::Body> Stream for BodyChunks<B> {
     type Item = Result<Bytes, B::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

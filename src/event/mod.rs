@@ -20,8 +20,16 @@ use std::{fmt, time::Duration};
 use bytes::Bytes;
 use serde::Serialize;
 
+mod error;
+mod id;
 mod scan;
 mod spare;
+
+use self::error::{InvalidField, Problem};
+pub use self::{
+    error::{EventError, EventField},
+    id::EventIdValue,
+};
 
 /// The first allocation of an event's buffer: most events fit.
 const INITIAL_CAPACITY: usize = 128;
@@ -146,7 +154,7 @@ impl Event {
         if let Err(err) = serde_json::to_writer(&mut Writer(buf), value) {
             buf.truncate(start);
             buf.push(b'\n');
-            return Err(EventError::Json(err));
+            return Err(EventError::Json(Box::new(err)));
         }
         buf.extend_from_slice(b"\n\n");
         Ok(self)
@@ -160,7 +168,7 @@ impl Event {
     #[inline]
     pub fn event(mut self, event_type: impl AsRef<str>) -> Self {
         self.encoding()
-            .single_line_field(Field::Event, event_type.as_ref());
+            .single_line_field(EventField::Event, event_type.as_ref());
         self
     }
 
@@ -197,7 +205,7 @@ impl Event {
     #[inline]
     pub fn id(mut self, id: impl EventIdValue) -> Self {
         let encoding = self.encoding();
-        id.with_str(|id| encoding.single_line_field(Field::Id, id));
+        id.with_str(|id| encoding.single_line_field(EventField::Id, id));
         self
     }
 
@@ -214,7 +222,7 @@ impl Event {
     pub fn retry(mut self, delay: Duration) -> Self {
         let mut digits = itoa::Buffer::new();
         self.encoding()
-            .single_line_field(Field::Retry, digits.format(delay.as_millis()));
+            .single_line_field(EventField::Retry, digits.format(delay.as_millis()));
         self
     }
 
@@ -284,10 +292,10 @@ impl Encoding {
     /// Writes `name: value` for a value that must stay on one line; a value
     /// that does not is left out and recorded as the event's error.
     #[inline(always)]
-    fn single_line_field(&mut self, field: Field, value: &str) {
+    fn single_line_field(&mut self, field: EventField, value: &str) {
         let value = value.as_bytes();
         // Only an id refuses NUL.
-        if scan::holds_forbidden(value, field == Field::Id) {
+        if scan::holds_forbidden(value, field == EventField::Id) {
             self.refuse(field, value);
         } else {
             self.append_line(field.line_name(), value);
@@ -296,7 +304,7 @@ impl Encoding {
 
     /// Records why `value` was left out of the event.
     #[cold]
-    fn refuse(&mut self, field: Field, value: &[u8]) {
+    fn refuse(&mut self, field: EventField, value: &[u8]) {
         let problem = if scan::find_line_break(value).is_some() {
             Problem::LineBreak
         } else {
@@ -396,72 +404,6 @@ impl fmt::Debug for EncodedEvent {
     }
 }
 
-/// A value that can be an event id: integers (written without an
-/// intermediate `String`), text, and [`fmt::Arguments`] for anything else
-/// printable (`format_args!("{uuid}")`).
-pub trait EventIdValue {
-    /// Calls `f` with the id as text.
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R;
-}
-
-macro_rules! integer_ids {
-    ($($int:ty)*) => {$(
-        impl EventIdValue for $int {
-            #[inline]
-            fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-                f(itoa::Buffer::new().format(self))
-            }
-        }
-    )*};
-}
-
-integer_ids!(u8 u16 u32 u64 u128 usize i8 i16 i32 i64 i128 isize);
-
-impl EventIdValue for &str {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-}
-
-impl EventIdValue for String {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl EventIdValue for &String {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(self)
-    }
-}
-
-impl EventIdValue for std::borrow::Cow<'_, str> {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl EventIdValue for std::sync::Arc<str> {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        f(&self)
-    }
-}
-
-impl EventIdValue for fmt::Arguments<'_> {
-    #[inline]
-    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        match self.as_str() {
-            Some(text) => f(text),
-            None => f(&self.to_string()),
-        }
-    }
-}
-
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
@@ -485,28 +427,8 @@ impl std::io::Write for Writer<'_> {
     }
 }
 
-/// A field of an event that holds a single line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Field {
-    /// `event:`, the event type.
-    Event,
-    /// `id:`, the event id.
-    Id,
-    /// `retry:`, the reconnection delay.
-    Retry,
-}
-
-impl Field {
-    /// The field's name on the wire.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Event => "event",
-            Self::Id => "id",
-            Self::Retry => "retry",
-        }
-    }
-
+impl EventField {
+    /// How the field's line starts, with and without a value.
     const fn line_name(self) -> LineName {
         match self {
             Self::Event => LineName {
@@ -521,76 +443,6 @@ impl Field {
                 before_value: b"retry: ",
                 alone: b"retry:",
             },
-        }
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Problem {
-    LineBreak,
-    Nul,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct InvalidField {
-    field: Field,
-    problem: Problem,
-}
-
-impl From<InvalidField> for EventError {
-    fn from(invalid: InvalidField) -> Self {
-        match invalid.problem {
-            Problem::LineBreak => Self::LineBreak {
-                field: invalid.field,
-            },
-            Problem::Nul => Self::Nul {
-                field: invalid.field,
-            },
-        }
-    }
-}
-
-/// Why an [`Event`] could not be built.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum EventError {
-    /// A single-line field (`event` or `id`) was given CR or LF.
-    LineBreak {
-        /// The field that was refused.
-        field: Field,
-    },
-    /// The `id` field was given NUL, which clients ignore.
-    Nul {
-        /// The field that was refused.
-        field: Field,
-    },
-    /// The value given to [`Event::json`] failed to serialize.
-    Json(serde_json::Error),
-}
-
-impl fmt::Display for EventError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::LineBreak { field } => {
-                write!(f, "the `{field}` field of an event cannot contain CR or LF")
-            }
-            Self::Nul { field } => write!(f, "the `{field}` field of an event cannot contain NUL"),
-            Self::Json(err) => write!(f, "event data failed to serialize as JSON: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for EventError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Json(err) => Some(err),
-            Self::LineBreak { .. } | Self::Nul { .. } => None,
         }
     }
 }
@@ -653,7 +505,15 @@ mod tests {
         let mut map = std::collections::BTreeMap::new();
         map.insert(vec![1u8], 1);
         let err = Event::new().json(&map).unwrap_err();
-        assert!(matches!(err, EventError::Json(_)), "{err}");
+        let EventError::Json(source) = &err else {
+            panic!("not a JSON error: {err}");
+        };
+        // The serializer's error is the source, reachable by downcasting as
+        // the variant's docs say, and its message is in ours.
+        let json = source.downcast_ref::<serde_json::Error>().unwrap();
+        assert!(err.to_string().ends_with(&json.to_string()), "{err}");
+        let chained = std::error::Error::source(&err).unwrap();
+        assert_eq!(chained.to_string(), json.to_string());
     }
 
     #[test]
@@ -694,7 +554,12 @@ mod tests {
             "id: v3.5\n\n"
         );
         let err = Event::new().try_id(format_args!("{}", "a\nb")).unwrap_err();
-        assert!(matches!(err, EventError::LineBreak { field: Field::Id }));
+        assert!(matches!(
+            err,
+            EventError::LineBreak {
+                field: EventField::Id
+            }
+        ));
     }
 
     #[test]
@@ -720,14 +585,19 @@ mod tests {
                 matches!(
                     err,
                     EventError::LineBreak {
-                        field: Field::Event
+                        field: EventField::Event
                     }
                 ),
                 "{err}"
             );
             let err = Event::new().id(bad).data("x").encode().unwrap_err();
             assert!(
-                matches!(err, EventError::LineBreak { field: Field::Id }),
+                matches!(
+                    err,
+                    EventError::LineBreak {
+                        field: EventField::Id
+                    }
+                ),
                 "{err}"
             );
         }
@@ -736,7 +606,15 @@ mod tests {
     #[test]
     fn nul_in_id_is_refused_but_allowed_in_data() {
         let err = Event::new().try_id("a\0b").unwrap_err();
-        assert!(matches!(err, EventError::Nul { field: Field::Id }), "{err}");
+        assert!(
+            matches!(
+                err,
+                EventError::Nul {
+                    field: EventField::Id
+                }
+            ),
+            "{err}"
+        );
         assert_eq!(wire(Event::new().event("a\0b")), "event: a\0b\n\n");
         assert_eq!(wire(Event::new().data("a\0b")), "data: a\0b\n\n");
     }

@@ -3,8 +3,14 @@
 //! Proxies and load balancers close connections that stay silent, and a
 //! server only learns that a client vanished when a write fails. A heartbeat
 //! solves both: when no event went out for the interval, the layer sends a
-//! comment (`:\n\n`, which clients ignore). Every event resets the interval,
-//! so a busy stream carries no heartbeats at all.
+//! comment line (`:\n`, which clients ignore). Every event resets the
+//! interval, so a busy stream carries no heartbeats at all.
+//!
+//! The comment is a line, not a block: no blank line follows it, so it joins
+//! the block of the next event. Loose parsers (the `openai` SDKs among them)
+//! dispatch any block that ends after a field was seen, or after an `id`
+//! once one was seen, as an event with empty data; a heartbeat never ends
+//! one.
 //!
 //! It works on any `text/event-stream` response, this crate's or axum's own
 //! `Sse`, and leaves other responses alone:
@@ -44,7 +50,6 @@ use bytes::Bytes;
 use tower::Layer;
 
 pub use self::body::HeartbeatBody;
-pub(crate) use self::body::Position;
 use crate::{
     stream_service::{sealed, EventStreamService, WrapEventStream},
     Event, EventError,
@@ -61,27 +66,31 @@ pub struct HeartbeatLayer {
 
 impl HeartbeatLayer {
     /// A heartbeat after `interval` without an event. The message is an empty
-    /// comment, `:\n\n`, by default. A zero interval is taken as one
+    /// comment line, `:\n`, by default. A zero interval is taken as one
     /// millisecond.
     pub fn new(interval: Duration) -> Self {
         Self {
             interval: interval.max(Duration::from_millis(1)),
-            message: Bytes::from_static(b":\n\n"),
+            message: Bytes::from_static(b":\n"),
         }
     }
 
-    /// Sends the comment `: text` as the heartbeat (several comment lines if
-    /// `text` has line breaks).
+    /// Sends the comment line `: text\n` as the heartbeat (several comment
+    /// lines if `text` has line breaks), with no blank line after it.
     pub fn comment(mut self, text: impl AsRef<str>) -> Self {
-        self.message = Event::new()
+        let block = Event::new()
             .comment(text)
             .encode()
             .expect("comments are always valid")
             .into_bytes();
+        // The lines alone, without the blank line that would end a block.
+        self.message = block.slice(..block.len() - 1);
         self
     }
 
-    /// Sends `event` as the heartbeat, for clients that must see it.
+    /// Sends `event` as the heartbeat, for clients that must see it. It goes
+    /// out as built, as a block of its own: give it `data`, or loose parsers
+    /// dispatch it as an event with empty data.
     ///
     /// # Panics
     ///

@@ -71,7 +71,7 @@ use crate::{
 /// - answers `200` with the SSE headers as soon as the writer starts the
 ///   stream, and keeps driving the handler so it can go on sending;
 /// - passes any other answer through untouched;
-/// - adds `Cache-Control: no-cache`, `X-Accel-Buffering: no` and, on
+/// - adds `Cache-Control: no-cache, no-transform`, `X-Accel-Buffering: no` and, on
 ///   HTTP/1.x, `Connection: keep-alive` to every event stream, including
 ///   axum's own `Sse` and [`SseBody`](crate::SseBody);
 /// - starts every event stream with the `retry` advice, sends heartbeats on

@@ -13,7 +13,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use super::SseShutdown;
 use crate::{
     answer::AnswerBody,
-    heartbeat::Position,
+    position::Position,
     stats::{CloseReason, StreamRecord},
 };
 
@@ -84,7 +84,7 @@ impl<B> ShutdownBody<B> {
                 watch,
                 phase: Phase::Streaming,
                 registered: None,
-                position: Position::BlockStart,
+                position: Position::default(),
                 record,
             }),
         }

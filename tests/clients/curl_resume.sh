@@ -28,7 +28,7 @@ first_id() { grep -m1 -E '^id:' "$TMP/$1.body" | tr -d '\r'; }
 get full "$URL"
 st="$(status full)"
 [ "$st" = 200 ] && ok "full stream status 200" || bad "full stream status '$st', want 200"
-for h in 'content-type:text/event-stream' 'cache-control:no-cache' 'x-accel-buffering:no'; do
+for h in 'content-type:text/event-stream' 'cache-control:no-cache, no-transform' 'x-accel-buffering:no'; do
   name="${h%%:*}"; value="${h#*:}"
   if has_header full "$name" "$value"; then ok "header $name: $value"
   else bad "header $name: $value missing; headers were: $(tr '\n' '|' <"$TMP/full.h")"; fi

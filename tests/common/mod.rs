@@ -23,6 +23,27 @@ use tokio::{
     time::Instant,
 };
 
+/// The body frames `app` answers `request` with, each with the whole
+/// seconds since the request when it arrived, until the body ends or
+/// `until` has passed. For tests under a paused clock.
+pub async fn frames(
+    app: Router,
+    request: Request<axum::body::Body>,
+    until: Duration,
+) -> Vec<(u64, String)> {
+    use tower::ServiceExt;
+    let start = Instant::now();
+    let response = app.oneshot(request).await.unwrap();
+    let mut body = response.into_body();
+    let mut frames = Vec::new();
+    while let Ok(Some(frame)) = tokio::time::timeout_at(start + until, body.frame()).await {
+        let data = frame.unwrap().into_data().unwrap();
+        let at = start.elapsed().as_secs();
+        frames.push((at, String::from_utf8(data.to_vec()).unwrap()));
+    }
+    frames
+}
+
 /// Serves `app` with `axum::serve` on `127.0.0.1:0`.
 pub async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,6 +1,7 @@
 //! The load-harness server: every endpoint of the bench protocol
-//! (`../shared/bench/PROTOCOL.md` in the project's workspace) served with
-//! this crate, so the harness can compare it with axum's own `Sse`.
+//! (`../shared/bench/PROTOCOL.md` in the project's workspace, summed up in
+//! `benches/server/README.md`) served with this crate, so the harness can
+//! compare it with axum's own `Sse`.
 //!
 //! Build it as its own package, the way the harness builds its reference
 //! servers (axum's default features, the harness's release profile):
