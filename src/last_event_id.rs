@@ -197,6 +197,12 @@ impl std::error::Error for InvalidLastEventId {}
 /// [`LastEventId`] extractor and [`SseWriter::last_event_id`].
 /// See the [module docs](crate::last_event_id).
 ///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it. Of two on one request, the id handlers see follows the
+/// rules of the one closest to the handler; each one with
+/// [`reject_invalid`](Self::reject_invalid) answers `400` to an id invalid
+/// under its own rules. See [layer ordering](crate#layer-ordering-and-tower-http).
+///
 /// [`SseWriter::last_event_id`]: crate::SseWriter::last_event_id
 #[derive(Debug, Clone)]
 #[must_use]
@@ -303,10 +309,7 @@ impl<S> Layer<S> for LastEventIdLayer {
     type Service = LastEventIdService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        LastEventIdService {
-            inner,
-            layer: Arc::new(self.clone()),
-        }
+        LastEventIdService::new(inner, Some(self.clone()))
     }
 }
 
@@ -314,11 +317,20 @@ impl<S> Layer<S> for LastEventIdLayer {
 #[derive(Debug, Clone)]
 pub struct LastEventIdService<S> {
     inner: S,
-    // Shared: axum clones a route's service once per connection.
-    layer: Arc<LastEventIdLayer>,
+    // Shared: axum clones a route's service once per connection. `None`:
+    // no rules of its own (an `SseLayer` not given any); an outer layer's
+    // rules, or the default ones, apply.
+    layer: Option<Arc<LastEventIdLayer>>,
 }
 
 impl<S> LastEventIdService<S> {
+    pub(crate) fn new(inner: S, layer: Option<LastEventIdLayer>) -> Self {
+        Self {
+            inner,
+            layer: layer.map(Arc::new),
+        }
+    }
+
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -349,9 +361,18 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let id = match self.layer.read(request.headers(), request.uri()) {
+        let Some(layer) = &self.layer else {
+            return LastEventIdFuture {
+                kind: FutureKind::Inner {
+                    inner: self.inner.call(request),
+                },
+            };
+        };
+        // An inner layer, called later, replaces what this one read: the
+        // rules closest to the handler win.
+        let id = match layer.read(request.headers(), request.uri()) {
             Ok(id) => id,
-            Err(invalid) if self.layer.reject_invalid => {
+            Err(invalid) if layer.reject_invalid => {
                 let rejection = LastEventIdRejection::Invalid(invalid);
                 tracing::debug!(%rejection, "request refused");
                 let answer = text_answer(rejection.status(), rejection.body_text());

@@ -110,9 +110,74 @@
 //! first: Last-Event-ID (it may answer `400` before anything runs),
 //! shutdown (`503`), stream limits (`429`), retry (its field must come
 //! first on the wire), heartbeat, time limits (inside the heartbeat, so a
-//! heartbeat is not activity), then the writer and the headers. Mounting
-//! the parts one by one, keep that order: `Router::layer` wraps what was
-//! added before it, so the layer added last is the outermost.
+//! heartbeat is not activity), then the writer and the headers.
+//!
+//! Every layer of this crate takes effect wherever it is mounted: around
+//! the `SseLayer` or inside it, router-wide (`Router::layer`,
+//! `Router::route_layer`), on one route (`get(handler).layer(..)`) or on a
+//! nested router, for a handler that sends with an [`SseWriter`] and for
+//! one that returns an [`SseBody`] or axum's `Sse`. When two apply to one
+//! stream:
+//!
+//! - **The layer closest to the handler wins; the handler's own setting
+//!   wins over all.** Of two [`RetryLayer`]s, [`HeartbeatLayer`]s,
+//!   [`TimeLimitLayer`]s or [`LastEventIdLayer`]s on one stream, the inner
+//!   one applies and the outer one adds nothing (one `retry:` line, one
+//!   heartbeat timer): a route's layer overrides a router's, a router's
+//!   overrides the `SseLayer` around it, the `SseLayer`'s own setting
+//!   overrides a layer around the `SseLayer`. A setting replaces the whole
+//!   setting of its kind (a route's idle timeout drops the `SseLayer`'s
+//!   maximum duration too). [`SseWriter::set_retry`] and
+//!   [`SseWriter::set_heartbeat`] set them for one stream, over every
+//!   layer.
+//! - **Gates all apply.** Each [`StreamLimitLayer`] is a budget of its own
+//!   and each [`ShutdownLayer`] a handle of its own: a stream counts
+//!   against every limit around it (its permits held until the stream
+//!   ends) and ends when any of its shutdowns is triggered; a request is
+//!   refused (`429`, `503`, or `400` from a [`LastEventIdLayer`] with
+//!   [`reject_invalid`](LastEventIdLayer::reject_invalid)) by any of them.
+//!
+//! Inside an `SseLayer`, a retry, heartbeat or time-limit layer does not
+//! wrap the body itself (a writer stream is answered by the `SseLayer`
+//! before the route's layers see a response): it records its setting for
+//! the request's stream, and the `SseLayer` applies it at its place in the
+//! order above. So a heartbeat on a route never counts as activity for a
+//! time limit either. Outside an `SseLayer`, each layer wraps the event
+//! streams that reach it, unless a layer of its kind closer to the handler
+//! did.
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{routing::get, Router};
+//! use axum_sse::{Event, HeartbeatLayer, RetryLayer, SseLayer, SseWriter};
+//! use tower::ServiceBuilder;
+//!
+//! async fn feed(mut sse: SseWriter) {
+//!     let _ = sse.send(Event::new().data("hello")).await;
+//! }
+//!
+//! let app: Router = Router::new()
+//!     // This route's streams: `retry: 10000` and a heartbeat every 5 s.
+//!     .route(
+//!         "/slow",
+//!         get(feed).layer(
+//!             ServiceBuilder::new()
+//!                 .layer(RetryLayer::new(Duration::from_secs(10)))
+//!                 .layer(HeartbeatLayer::new(Duration::from_secs(5))),
+//!         ),
+//!     )
+//!     // Every other route's: `retry: 3000` and a heartbeat every 15 s.
+//!     .route("/feed", get(feed))
+//!     .layer(
+//!         SseLayer::builder()
+//!             .retry(Duration::from_secs(3))
+//!             .heartbeat(Duration::from_secs(15))
+//!             .build(),
+//!     );
+//! ```
+//!
+//! `tests/compose.rs` checks every layer at every one of these positions
+//! with both handler styles, on the wire.
 //!
 //! With tower-http:
 //!

@@ -32,6 +32,7 @@ use pin_project_lite::pin_project;
 use tower::Layer;
 
 use crate::{
+    layer::{Overrides, StreamSettings},
     position::{LineKind, LineWalker},
     stream_service::{sealed, EventStreamService, WrapEventStream},
     Event,
@@ -39,6 +40,12 @@ use crate::{
 
 /// Starts every event stream with a `retry:` field. See the
 /// [module docs](crate::retry).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style. Of two on one stream the one
+/// closest to the handler wins, and
+/// [`SseWriter::set_retry`](crate::SseWriter::set_retry) over both: a
+/// stream carries one `retry:` line. See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RetryLayer {
@@ -68,7 +75,17 @@ impl<S> Layer<S> for RetryLayer {
     }
 }
 
-impl sealed::Sealed for RetryLayer {}
+impl sealed::Sealed for RetryLayer {
+    const KIND: u8 = crate::stream_service::RETRY;
+
+    fn record(&self, settings: &mut StreamSettings) {
+        settings.overrides.retry = Some(self.clone());
+    }
+
+    fn recorded(overrides: &Overrides) -> Option<Self> {
+        overrides.retry.clone()
+    }
+}
 
 impl WrapEventStream for RetryLayer {
     type Body<B> = RetryBody<B>;

@@ -1,6 +1,14 @@
 //! The service and future shared by the layers that wrap event-stream bodies
 //! (heartbeat, retry, time limits): everything else passes through
 //! untouched.
+//!
+//! Where two layers of one kind apply to a stream, the one closest to the
+//! handler wins and the other passes the stream through: a layer that wraps
+//! an event stream marks the response, and an outer layer of the same kind
+//! that sees the mark adds nothing. Inside an [`SseLayer`](crate::SseLayer)
+//! a layer does not wrap at all: it records its setting for the request's
+//! stream, and the `SseLayer` applies it in its own order, whichever way the
+//! handler answers (see the crate docs, "Layer ordering").
 
 use std::{
     future::Future,
@@ -9,11 +17,56 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use http::{Request, Response};
+use http::{Extensions, Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::headers;
+use crate::{headers, layer::Overrides};
+
+/// Marks a response whose event stream a per-stream layer of each kind
+/// (one bit per kind) already wrapped.
+#[derive(Debug, Clone, Copy, Default)]
+struct Applied(u8);
+
+pub(crate) const RETRY: u8 = 1;
+pub(crate) const HEARTBEAT: u8 = 1 << 1;
+pub(crate) const TIME_LIMIT: u8 = 1 << 2;
+
+fn is_applied(extensions: &Extensions, kind: u8) -> bool {
+    extensions
+        .get::<Applied>()
+        .is_some_and(|Applied(kinds)| kinds & kind != 0)
+}
+
+fn mark_applied(extensions: &mut Extensions, kind: u8) {
+    match extensions.get_mut::<Applied>() {
+        Some(Applied(kinds)) => *kinds |= kind,
+        None => {
+            extensions.insert(Applied(kind));
+        }
+    }
+}
+
+/// Wraps the body of `response` with `wrapper`, or passes it through if it
+/// is not an event stream or a layer of its kind closer to the handler
+/// already wrapped it.
+fn wrap_once<W: WrapEventStream, B>(
+    wrapper: Option<&W>,
+    response: Response<B>,
+) -> Response<W::Body<B>> {
+    let (mut parts, body) = response.into_parts();
+    let body = match wrapper {
+        Some(wrapper)
+            if headers::is_event_stream(&parts.headers)
+                && !is_applied(&parts.extensions, W::KIND) =>
+        {
+            mark_applied(&mut parts.extensions, W::KIND);
+            wrapper.wrap_stream(body, &parts.extensions)
+        }
+        _ => W::pass_through(body),
+    };
+    Response::from_parts(parts, body)
+}
 
 /// How a layer changes the body of a `text/event-stream` response.
 ///
@@ -31,17 +84,25 @@ pub trait WrapEventStream: Clone + sealed::Sealed {
     /// `body`, left as it is.
     fn pass_through<B>(body: B) -> Self::Body<B>;
 
-    /// Wraps the body of `response`, an event stream if its content type
-    /// says so. A layer that needs more of the response than that (such as
-    /// what [`SseLayer`](crate::SseLayer) records about the stream) looks
-    /// here.
+    /// Wraps the body of `response` if it is an event stream (by its
+    /// content type) that no layer of this kind closer to the handler
+    /// wrapped already; passes it through otherwise.
     fn wrap_response<B>(&self, response: http::Response<B>) -> http::Response<Self::Body<B>> {
-        let is_event_stream = headers::is_event_stream(response.headers());
-        response.map(|body| self.wrap_body(body, is_event_stream))
+        wrap_once(Some(self), response)
+    }
+
+    /// Wraps `body`, an event stream, with what the response's extensions
+    /// tell about it (such as what [`SseLayer`](crate::SseLayer) records
+    /// about the stream).
+    #[doc(hidden)]
+    fn wrap_stream<B>(&self, body: B, _extensions: &Extensions) -> Self::Body<B> {
+        self.wrap_body(body, true)
     }
 }
 
-/// An optional layer: `None` passes every body through.
+/// An optional layer, as [`SseLayer`](crate::SseLayer) holds its own: `None`
+/// passes every body through. Either way, a setting recorded for the stream
+/// by a layer inside the `SseLayer` (or by the handler) replaces it.
 impl<W: WrapEventStream> WrapEventStream for Option<W> {
     type Body<B> = W::Body<B>;
 
@@ -57,16 +118,42 @@ impl<W: WrapEventStream> WrapEventStream for Option<W> {
     }
 
     fn wrap_response<B>(&self, response: http::Response<B>) -> http::Response<Self::Body<B>> {
-        match self {
-            Some(wrapper) => wrapper.wrap_response(response),
-            None => response.map(W::pass_through),
-        }
+        let recorded = response
+            .extensions()
+            .get::<Overrides>()
+            .and_then(W::recorded);
+        wrap_once(recorded.as_ref().or(self.as_ref()), response)
     }
 }
 
 pub(crate) mod sealed {
-    pub trait Sealed {}
-    impl<W: Sealed> Sealed for Option<W> {}
+    use crate::layer::{Overrides, StreamSettings};
+
+    pub trait Sealed {
+        /// This kind's bit in the mark of a wrapped response.
+        const KIND: u8;
+
+        /// Whether the layer, inside an `SseLayer`, records its setting for
+        /// the `SseLayer` to apply instead of wrapping bodies itself.
+        const RECORDS: bool = true;
+
+        /// Records the layer's setting for the request's stream.
+        fn record(&self, _settings: &mut StreamSettings) {}
+
+        /// The setting of this kind recorded for the stream, if any.
+        fn recorded(_overrides: &Overrides) -> Option<Self>
+        where
+            Self: Sized,
+        {
+            None
+        }
+    }
+
+    /// `SseLayer`'s own layers record nothing: they apply what was recorded.
+    impl<W: Sealed> Sealed for Option<W> {
+        const KIND: u8 = W::KIND;
+        const RECORDS: bool = false;
+    }
 }
 
 /// A service that lets `W` wrap the body of its event-stream responses.
@@ -117,9 +204,14 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Inside an `SseLayer`: it applies the setting, in its own order.
+        let recorded = W::RECORDS
+            && crate::layer::record(request.extensions(), |settings| {
+                self.wrapper.record(settings);
+            });
         EventStreamFuture {
             inner: self.inner.call(request),
-            wrapper: Some(Arc::clone(&self.wrapper)),
+            wrapper: Some((!recorded).then(|| Arc::clone(&self.wrapper))),
         }
     }
 }
@@ -130,7 +222,8 @@ pin_project! {
     pub struct EventStreamFuture<F, W> {
         #[pin]
         inner: F,
-        wrapper: Option<Arc<W>>,
+        // `Some(None)`: the setting was recorded for an `SseLayer` to apply.
+        wrapper: Option<Option<Arc<W>>>,
     }
 }
 
@@ -148,6 +241,9 @@ where
             .wrapper
             .take()
             .expect("EventStreamFuture polled after completion");
-        Poll::Ready(Ok(wrapper.wrap_response(response)))
+        Poll::Ready(Ok(match wrapper {
+            Some(wrapper) => wrapper.wrap_response(response),
+            None => response.map(W::pass_through),
+        }))
     }
 }

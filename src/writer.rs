@@ -9,6 +9,7 @@ use std::{
         Arc, Mutex, PoisonError,
     },
     task::{Poll, Waker},
+    time::Duration,
 };
 
 use axum::response::{IntoResponse, Response};
@@ -18,8 +19,9 @@ use tokio::time::Instant;
 
 use crate::{
     extract::SseWriterRejection,
+    layer::StreamSettings,
     queue::{PushError, Queue, QueueLimits, QueueReader},
-    EncodedEvent, Event, EventError, LastEventId,
+    EncodedEvent, Event, EventError, HeartbeatLayer, LastEventId, RetryLayer,
 };
 
 const OPEN: u8 = 0;
@@ -39,6 +41,10 @@ pub(crate) struct StreamSlot {
     /// The body's end of the queue, from the writer's extraction until the
     /// layer takes it.
     reader: Mutex<Option<QueueReader>>,
+    /// What the layers inside the `SseLayer` and the handler set for this
+    /// stream; boxed, so a stream without such settings carries a null
+    /// pointer.
+    settings: Mutex<Option<Box<StreamSettings>>>,
 }
 
 impl StreamSlot {
@@ -48,7 +54,34 @@ impl StreamSlot {
             state: AtomicU8::new(OPEN),
             layer_waker: AtomicWaker::new(),
             reader: Mutex::new(None),
+            settings: Mutex::new(None),
         }
+    }
+
+    /// Records a per-stream setting (a layer's, at call time).
+    pub(crate) fn record(&self, f: impl FnOnce(&mut StreamSettings)) {
+        f(self.lock_settings().get_or_insert_with(Box::default));
+    }
+
+    /// Records a per-stream setting of the handler's, unless the stream
+    /// already started (or the request was answered without it).
+    fn configure(&self, f: impl FnOnce(&mut StreamSettings)) -> Result<(), SseError> {
+        let mut settings = self.lock_settings();
+        // Under the lock: the layer takes the settings only once the stream
+        // started, so a setting recorded while it was open is taken.
+        match self.state.load(Ordering::Acquire) {
+            OPEN => {
+                f(settings.get_or_insert_with(Box::default));
+                Ok(())
+            }
+            STREAMING => Err(SseError::StreamStarted),
+            _ => Err(SseError::ResponseAlreadySent),
+        }
+    }
+
+    /// The recorded settings, taken once the response is decided.
+    pub(crate) fn take_settings(&self) -> Option<Box<StreamSettings>> {
+        self.lock_settings().take()
     }
 
     /// Creates the request's writer. There is one queue per request, so a
@@ -135,6 +168,10 @@ impl StreamSlot {
     fn lock_reader(&self) -> std::sync::MutexGuard<'_, Option<QueueReader>> {
         // The lock is never held across code that can panic.
         self.reader.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock_settings(&self) -> std::sync::MutexGuard<'_, Option<Box<StreamSettings>>> {
+        self.settings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -309,6 +346,61 @@ impl SseWriter {
         self.last_event_id.as_deref()
     }
 
+    /// Sets this stream's reconnection time: the `retry: <ms>` advice the
+    /// stream starts with (WHATWG HTML, "9.2.6 Interpreting an event
+    /// stream"), in whole milliseconds, as [`RetryLayer`] sends it. It wins
+    /// over every [`RetryLayer`] and the
+    /// [`SseLayerBuilder::retry`](crate::SseLayerBuilder::retry) setting
+    /// that apply to the route, for this stream only. Call it before the
+    /// stream starts (the first send, or [`start`](Self::start)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_sse::{Event, SseError, SseWriter};
+    ///
+    /// async fn slow_feed(mut sse: SseWriter) -> Result<(), SseError> {
+    ///     sse.set_retry(Duration::from_secs(30))?;
+    ///     sse.send(Event::new().data("hello")).await // `retry: 30000` comes with it
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SseError::StreamStarted`] once the stream started: its retry and
+    /// heartbeat were decided then. [`SseError::ResponseAlreadySent`] if
+    /// the handler already answered without the stream.
+    pub fn set_retry(&mut self, delay: Duration) -> Result<(), SseError> {
+        let retry = RetryLayer::new(delay);
+        self.slot
+            .configure(|settings| settings.overrides.retry = Some(retry))
+    }
+
+    /// Sets this stream's heartbeat: pass the idle interval, or a
+    /// [`HeartbeatLayer`] to choose the message too. It wins over every
+    /// [`HeartbeatLayer`] and the
+    /// [`SseLayerBuilder::heartbeat`](crate::SseLayerBuilder::heartbeat)
+    /// setting that apply to the route, for this stream only. Call it
+    /// before the stream starts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_sse::{Event, SseError, SseWriter};
+    ///
+    /// async fn behind_a_strict_proxy(mut sse: SseWriter) -> Result<(), SseError> {
+    ///     sse.set_heartbeat(Duration::from_secs(5))?;
+    ///     sse.send(Event::new().data("hello")).await
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`set_retry`](Self::set_retry).
+    pub fn set_heartbeat(&mut self, heartbeat: impl Into<HeartbeatLayer>) -> Result<(), SseError> {
+        let heartbeat = heartbeat.into();
+        self.slot
+            .configure(|settings| settings.overrides.heartbeat = Some(heartbeat))
+    }
+
     /// Whether the stream has started.
     pub fn is_started(&self) -> bool {
         self.slot.is_streaming()
@@ -360,6 +452,10 @@ pub enum SseError {
     /// timeout. Its stream was closed and what was queued dropped; later
     /// sends return [`ConnectionClosed`](Self::ConnectionClosed).
     Timeout,
+    /// A per-stream setting ([`SseWriter::set_retry`],
+    /// [`SseWriter::set_heartbeat`]) came after the stream started; it was
+    /// not applied.
+    StreamStarted,
 }
 
 impl fmt::Display for SseError {
@@ -374,6 +470,9 @@ impl fmt::Display for SseError {
             Self::Timeout => f.write_str(
                 "the SSE client read too slowly: the send timed out and the stream was closed",
             ),
+            Self::StreamStarted => f.write_str(
+                "the SSE stream already started: set its retry and heartbeat before the first send",
+            ),
         }
     }
 }
@@ -382,7 +481,10 @@ impl std::error::Error for SseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::InvalidEvent(err) => Some(err),
-            Self::ConnectionClosed | Self::ResponseAlreadySent | Self::Timeout => None,
+            Self::ConnectionClosed
+            | Self::ResponseAlreadySent
+            | Self::Timeout
+            | Self::StreamStarted => None,
         }
     }
 }

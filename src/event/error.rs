@@ -58,7 +58,7 @@ impl From<InvalidField> for EventError {
     }
 }
 
-/// Why an [`Event`] could not be built.
+/// Why an [`Event`](crate::Event) could not be built.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EventError {
@@ -72,7 +72,7 @@ pub enum EventError {
         /// The field that was refused.
         field: EventField,
     },
-    /// The value given to [`Event::json`] failed to serialize (a map with
+    /// The value given to [`Event::json`](crate::Event::json) failed to serialize (a map with
     /// keys that are not strings, a `Serialize` impl that fails). The error
     /// is the serializer's own; its type is not part of this API (today it
     /// is a `serde_json::Error`, which `downcast_ref` can reach).

@@ -51,12 +51,19 @@ use tower::Layer;
 
 pub use self::body::HeartbeatBody;
 use crate::{
+    layer::{Overrides, StreamSettings},
     stream_service::{sealed, EventStreamService, WrapEventStream},
     Event, EventError,
 };
 
 /// Sends a keep-alive on event streams that stay idle for an interval.
 /// See the [module docs](crate::heartbeat).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style. Of two heartbeats on one stream
+/// the one closest to the handler wins, and
+/// [`SseWriter::set_heartbeat`](crate::SseWriter::set_heartbeat) over both:
+/// a stream has one heartbeat timer. See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct HeartbeatLayer {
@@ -131,7 +138,17 @@ impl<S> Layer<S> for HeartbeatLayer {
     }
 }
 
-impl sealed::Sealed for HeartbeatLayer {}
+impl sealed::Sealed for HeartbeatLayer {
+    const KIND: u8 = crate::stream_service::HEARTBEAT;
+
+    fn record(&self, settings: &mut StreamSettings) {
+        settings.overrides.heartbeat = Some(self.clone());
+    }
+
+    fn recorded(overrides: &Overrides) -> Option<Self> {
+        overrides.heartbeat.clone()
+    }
+}
 
 impl WrapEventStream for HeartbeatLayer {
     type Body<B> = HeartbeatBody<B>;

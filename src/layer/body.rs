@@ -7,7 +7,9 @@ use std::{
 };
 
 use crate::{
+    limit::StreamPermit,
     queue::{QueueReader, Taken},
+    shutdown::Watch,
     stats::{CloseReason, StreamRecord},
 };
 use axum::BoxError;
@@ -15,6 +17,9 @@ use bytes::Bytes;
 use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use super::StreamSettings;
 
 pin_project! {
     /// The response body of [`SseService`](super::SseService): the handler's
@@ -29,15 +34,20 @@ pin_project! {
     #[project = KindProj]
     enum Kind<F, B> {
         // `record`: the handler's own event stream (a stream-style body).
-        Inner { #[pin] body: B, record: Option<Arc<StreamRecord>> },
+        // `held`: what the limits inside the layer hold for that stream.
+        Inner { #[pin] body: B, record: Option<Arc<StreamRecord>>, held: Option<Box<Held>> },
         Stream { stream: WriterStream<F> },
     }
 }
 
 impl<F, B> ResponseBody<F, B> {
-    pub(crate) fn inner(body: B, record: Option<Arc<StreamRecord>>) -> Self {
+    pub(crate) fn inner(
+        body: B,
+        record: Option<Arc<StreamRecord>>,
+        held: Option<Box<Held>>,
+    ) -> Self {
         Self {
-            kind: Kind::Inner { body, record },
+            kind: Kind::Inner { body, record, held },
         }
     }
 
@@ -62,10 +72,13 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project().kind.project() {
-            KindProj::Inner { body, record: None } => body.poll_frame(cx).map_err(Into::into),
+            KindProj::Inner {
+                body, record: None, ..
+            } => body.poll_frame(cx).map_err(Into::into),
             KindProj::Inner {
                 body,
                 record: Some(record),
+                held,
             } => {
                 let frame = ready!(body.poll_frame(cx));
                 match &frame {
@@ -74,8 +87,14 @@ where
                             record.sent(0, data.len());
                         }
                     }
-                    Some(Err(_)) => record.end(CloseReason::Error),
-                    None => record.end(CloseReason::Finished),
+                    Some(Err(_)) => {
+                        record.end(CloseReason::Error);
+                        *held = None;
+                    }
+                    None => {
+                        record.end(CloseReason::Finished);
+                        *held = None;
+                    }
                 }
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
@@ -119,7 +138,101 @@ pub(crate) struct WriterStream<F> {
     handler: Option<Pin<Box<F>>>,
     reader: QueueReader,
     record: Arc<StreamRecord>,
+    /// What the limits and shutdowns inside the layer hold for the stream.
+    held: Option<Box<Held>>,
     ended: bool,
+}
+
+/// What the stream limits and shutdowns inside an `SseLayer` hold for one
+/// stream: boxed, so a stream without them carries a null pointer.
+pub(crate) struct Held {
+    /// Released when the stream ends.
+    _permits: Vec<StreamPermit>,
+    watches: Vec<Watched>,
+    shutdown: Shutdown,
+}
+
+struct Watched {
+    watch: Watch,
+    /// Made when the stream first waits.
+    cancelled: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+}
+
+enum Shutdown {
+    Streaming,
+    /// Triggered: send what is queued, once, then the farewell, if any.
+    Draining(Option<Bytes>),
+    Farewell(Option<Bytes>),
+    Done,
+}
+
+impl Held {
+    /// What a stream holds from `settings`, if anything.
+    pub(crate) fn from_settings(settings: StreamSettings, shutdowns: bool) -> Option<Box<Self>> {
+        let StreamSettings {
+            permits,
+            shutdowns: watches,
+            ..
+        } = settings;
+        let watches: Vec<Watched> = if shutdowns {
+            watches
+                .into_iter()
+                .map(|watch| Watched {
+                    watch,
+                    cancelled: None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if permits.is_empty() && watches.is_empty() {
+            return None;
+        }
+        Some(Box::new(Self {
+            _permits: permits,
+            watches,
+            shutdown: Shutdown::Streaming,
+        }))
+    }
+
+    /// The farewell of the first shutdown that was triggered, if one was.
+    fn triggered(&self) -> Option<Option<Bytes>> {
+        self.watches
+            .iter()
+            .find(|watched| watched.watch.shutdown.is_triggered())
+            .map(|watched| watched.watch.farewell.clone())
+    }
+
+    /// As [`triggered`](Self::triggered), and wakes the task when one is.
+    fn poll_triggered(&mut self, cx: &mut Context<'_>) -> Option<Option<Bytes>> {
+        self.watches.iter_mut().find_map(|watched| {
+            let watch = &watched.watch;
+            let cancelled = watched
+                .cancelled
+                .get_or_insert_with(|| Box::pin(watch.wait()));
+            cancelled
+                .as_mut()
+                .poll(cx)
+                .is_ready()
+                .then(|| watch.farewell.clone())
+        })
+    }
+}
+
+// The cancellation futures of the shutdowns are not unwind-safe (tokio's
+// wait lists sit in cells), which would take `UnwindSafe` from every
+// `ResponseBody`. A panic cannot leave them half-updated for a later
+// reader: each only ever reports that its shutdown was triggered.
+impl std::panic::UnwindSafe for Held {}
+impl std::panic::RefUnwindSafe for Held {}
+
+impl fmt::Debug for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Held")
+            .field("permits", &self._permits.len())
+            .field("shutdowns", &self.watches.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F> WriterStream<F> {
@@ -127,12 +240,49 @@ impl<F> WriterStream<F> {
         handler: Option<Pin<Box<F>>>,
         reader: QueueReader,
         record: Arc<StreamRecord>,
+        held: Option<Box<Held>>,
     ) -> Self {
         Self {
             handler,
             reader,
             record,
+            held,
             ended: false,
+        }
+    }
+
+    /// Ends the stream for a shutdown inside the layer: sends what is
+    /// queued, then the farewell. The queue holds whole events only, so the
+    /// farewell never lands inside one.
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Option<Poll<Option<Frame<Bytes>>>> {
+        let held = self.held.as_deref_mut()?;
+        if matches!(held.shutdown, Shutdown::Streaming) {
+            held.shutdown = Shutdown::Draining(held.triggered()?);
+        }
+        loop {
+            match std::mem::replace(&mut held.shutdown, Shutdown::Done) {
+                Shutdown::Streaming => unreachable!("checked above"),
+                Shutdown::Draining(farewell) => {
+                    held.shutdown = Shutdown::Farewell(farewell);
+                    if let Poll::Ready(Taken::Frame { frame, events }) = self.reader.poll_take(cx) {
+                        self.record.sent(events, frame.len());
+                        return Some(Poll::Ready(Some(Frame::data(frame))));
+                    }
+                }
+                Shutdown::Farewell(farewell) => {
+                    tracing::trace!("SSE stream ended by the shutdown");
+                    self.record.end(CloseReason::Shutdown);
+                    self.handler = None;
+                    if let Some(farewell) = farewell {
+                        self.record.sent(1, farewell.len());
+                        return Some(Poll::Ready(Some(Frame::data(farewell))));
+                    }
+                }
+                Shutdown::Done => {
+                    self.ended = true;
+                    return Some(Poll::Ready(None));
+                }
+            }
         }
     }
 
@@ -148,13 +298,32 @@ impl<F> WriterStream<F> {
                 report_late_answer(output);
             }
         }
-        match ready!(self.reader.poll_take(cx)) {
+        if let Some(ending) = self.poll_shutdown(cx) {
+            return ending;
+        }
+        let taken = match self.reader.poll_take(cx) {
+            Poll::Ready(Taken::Finished) if self.handler.is_some() => Poll::Pending,
+            taken => taken,
+        };
+        let Poll::Ready(taken) = taken else {
+            // Waits for events, or for a shutdown inside the layer.
+            let triggered = self
+                .held
+                .as_deref_mut()
+                .and_then(|held| held.poll_triggered(cx));
+            if let Some(farewell) = triggered {
+                let held = self.held.as_deref_mut().expect("triggered above");
+                held.shutdown = Shutdown::Farewell(farewell);
+                return self.poll_shutdown(cx).expect("ending");
+            }
+            return Poll::Pending;
+        };
+        match taken {
             Taken::Frame { frame, events } => {
                 self.record.sent(events, frame.len());
                 Poll::Ready(Some(Frame::data(frame)))
             }
-            // Every writer is gone; the handler may still be finishing.
-            Taken::Finished if self.handler.is_some() => Poll::Pending,
+            // Every writer is gone and the handler too.
             Taken::Finished => {
                 self.ended = true;
                 self.record.end(CloseReason::Finished);

@@ -43,7 +43,7 @@ pub struct SseLayerBuilder {
     limits: QueueLimits,
     heartbeat: Option<HeartbeatLayer>,
     retry: Option<RetryLayer>,
-    last_event_id: LastEventIdLayer,
+    last_event_id: Option<LastEventIdLayer>,
     time_limit: TimeLimitLayer,
     stream_limit: Option<StreamLimitLayer>,
     shutdown: Option<SseShutdown>,
@@ -61,7 +61,7 @@ impl SseLayerBuilder {
             },
             heartbeat: None,
             retry: None,
-            last_event_id: LastEventIdLayer::new(),
+            last_event_id: None,
             time_limit: TimeLimitLayer::new(),
             stream_limit: None,
             shutdown: None,
@@ -125,11 +125,15 @@ impl SseLayerBuilder {
         self
     }
 
-    /// Sets the rules for reading `Last-Event-ID`. Default:
-    /// [`LastEventIdLayer::new`] (the header only, at most 1024 bytes, an
-    /// invalid id treated as absent).
+    /// Sets the rules for reading `Last-Event-ID`, as a [`LastEventIdLayer`]
+    /// mounted just outside the handler's writer would. Default: none of
+    /// its own, so a [`LastEventIdLayer`] around the `SseLayer` sets them,
+    /// and without one the default rules of [`LastEventIdLayer::new`] apply
+    /// (the header only, at most 1024 bytes, an invalid id treated as
+    /// absent). A [`LastEventIdLayer`] closer to the handler (on the route)
+    /// replaces these rules.
     pub fn last_event_id(mut self, rules: LastEventIdLayer) -> Self {
-        self.last_event_id = rules;
+        self.last_event_id = Some(rules);
         self
     }
 

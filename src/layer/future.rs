@@ -9,8 +9,8 @@ use std::{
 use http::{Response, Version};
 
 use super::{
-    body::{report_late_answer, WriterStream},
-    ResponseBody,
+    body::{report_late_answer, Held, WriterStream},
+    Overrides, ResponseBody,
 };
 use crate::{
     headers,
@@ -51,24 +51,48 @@ impl<F> ResponseFuture<F> {
             .take_reader()
             .expect("a started stream has a reader until the layer takes it");
         let record = StreamRecord::open(&self.stats);
-        let stream = WriterStream::new(handler, reader, Arc::clone(&record));
+        let (overrides, held) = self.settings(true);
+        let stream = WriterStream::new(handler, reader, Arc::clone(&record), held);
         let mut response = Response::new(ResponseBody::stream(stream));
         headers::insert_sse_headers(response.headers_mut(), Some(self.version));
         // For the layers around: time limits and shutdown say why it ends.
         response.extensions_mut().insert(record);
+        if let Some(overrides) = overrides {
+            response.extensions_mut().insert(overrides);
+        }
         response
     }
 
     fn pass_through<B>(&self, response: Response<B>) -> Response<ResponseBody<F, B>> {
         if !headers::is_event_stream(response.headers()) {
-            return response.map(|body| ResponseBody::inner(body, None));
+            // Permits recorded by the limits inside are released now.
+            drop(self.slot.take_settings());
+            return response.map(|body| ResponseBody::inner(body, None, None));
         }
         let record = StreamRecord::open(&self.stats);
+        // The shutdowns inside watch the stream themselves: it passed
+        // through them.
+        let (overrides, held) = self.settings(false);
         let mut response =
-            response.map(|body| ResponseBody::inner(body, Some(Arc::clone(&record))));
+            response.map(|body| ResponseBody::inner(body, Some(Arc::clone(&record)), held));
         headers::insert_sse_headers(response.headers_mut(), Some(self.version));
         response.extensions_mut().insert(record);
+        if let Some(overrides) = overrides {
+            response.extensions_mut().insert(overrides);
+        }
         response
+    }
+
+    /// What the layers inside (and the handler) recorded for the stream:
+    /// the settings for the layer's own parts to apply, and what the body
+    /// holds (with the shutdowns to watch, if `shutdowns`).
+    fn settings(&self, shutdowns: bool) -> (Option<Overrides>, Option<Box<Held>>) {
+        let Some(mut settings) = self.slot.take_settings() else {
+            return (None, None);
+        };
+        let overrides = std::mem::take(&mut settings.overrides);
+        let overrides = (!overrides.is_empty()).then_some(overrides);
+        (overrides, Held::from_settings(*settings, shutdowns))
     }
 }
 
@@ -104,6 +128,7 @@ where
                 this.handler = None;
                 this.slot.settle(false);
                 this.slot.take_reader();
+                drop(this.slot.take_settings());
                 Poll::Ready(Err(err))
             }
             Poll::Pending => {
@@ -125,6 +150,7 @@ impl<F> Drop for ResponseFuture<F> {
         // so writers see the connection closed instead of waiting forever.
         if self.handler.is_some() {
             self.slot.take_reader();
+            drop(self.slot.take_settings());
         }
     }
 }

@@ -43,7 +43,9 @@ mod body;
 mod builder;
 mod future;
 mod service;
+mod settings;
 
+pub(crate) use self::settings::{record, Overrides, StreamSettings};
 pub use self::{
     body::ResponseBody, builder::SseLayerBuilder, future::ResponseFuture, service::SseService,
 };
@@ -75,15 +77,25 @@ use crate::{
 ///   HTTP/1.x, `Connection: keep-alive` to every event stream, including
 ///   axum's own `Sse` and [`SseBody`](crate::SseBody);
 /// - starts every event stream with the `retry` advice, sends heartbeats on
-///   idle streams and ends streams past their time limits, if configured;
+///   idle streams and ends streams past their time limits, if configured
+///   here, by a [`RetryLayer`], [`HeartbeatLayer`] or [`TimeLimitLayer`]
+///   inside it (on a route, say: the one closest to the handler wins), or
+///   by the handler ([`SseWriter::set_retry`](crate::SseWriter::set_retry),
+///   [`SseWriter::set_heartbeat`](crate::SseWriter::set_heartbeat));
+/// - holds the permits of the [`StreamLimitLayer`]s inside it, and ends
+///   writer streams on the shutdowns of the [`ShutdownLayer`]s inside it,
+///   for the life of each stream;
 /// - counts streams in its [`SseStats`].
+///
+/// See the crate docs, [layer ordering](crate#layer-ordering-and-tower-http),
+/// for how it composes with the layers around it and inside it.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SseLayer {
     limits: QueueLimits,
     heartbeat: Option<HeartbeatLayer>,
     retry: Option<RetryLayer>,
-    last_event_id: LastEventIdLayer,
+    last_event_id: Option<LastEventIdLayer>,
     time_limit: Option<TimeLimitLayer>,
     stream_limit: Option<StreamLimitLayer>,
     shutdown: Option<ShutdownLayer>,
@@ -118,7 +130,9 @@ impl Default for SseLayer {
 /// The stack an [`SseLayer`] puts around a service, outermost first:
 /// Last-Event-ID, shutdown, stream limits, retry, heartbeat, time limits
 /// (inside the heartbeat, so heartbeats are not activity), then the writer
-/// and headers.
+/// and headers. The retry, heartbeat and time-limit parts apply what a
+/// layer inside (or the handler) set for the stream in place of their own
+/// setting.
 pub type SseStack<S> = LastEventIdService<
     ShutdownService<
         StreamLimitService<
@@ -143,7 +157,7 @@ impl<S> Layer<S> for SseLayer {
         let service = EventStreamService::new(service, self.retry.clone());
         let service = StreamLimitService::new(service, self.stream_limit.clone());
         let service = ShutdownService::new(service, self.shutdown.clone());
-        self.last_event_id.layer(service)
+        LastEventIdService::new(service, self.last_event_id.clone())
     }
 }
 

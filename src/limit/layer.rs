@@ -34,6 +34,13 @@ impl Clients {
 /// Limits the event streams open at once, in all and per client, holding
 /// each permit for the life of the stream. See the
 /// [module docs](crate::limit).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style: inside one, the `SseLayer`
+/// holds the permit in the stream's body, so a handler that hands its
+/// writer to a task and returns still counts until the stream ends. Two
+/// limits on one stream are two budgets: both count it, either refuses.
+/// See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Clone)]
 #[must_use]
 pub struct StreamLimitLayer {
@@ -174,7 +181,7 @@ impl<S> Layer<S> for StreamLimitLayer {
 
 /// What one open stream holds: released when dropped.
 #[derive(Debug)]
-pub(super) struct StreamPermit {
+pub(crate) struct StreamPermit {
     _global: Option<OwnedSemaphorePermit>,
     _client: Option<ClientPermit>,
 }

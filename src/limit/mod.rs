@@ -71,6 +71,7 @@ mod key;
 mod layer;
 mod service;
 
+pub(crate) use self::layer::StreamPermit;
 pub use self::{
     body::StreamLimitBody, future::StreamLimitFuture, key::ClientKey, layer::StreamLimitLayer,
     service::StreamLimitService,

@@ -62,7 +62,16 @@ where
         let admitted = limit.admit(&parts);
         let request = Request::from_parts(parts, body);
         match admitted {
-            Ok(permit) => StreamLimitFuture::inner(self.inner.call(request), Some(permit)),
+            Ok(permit) => {
+                // Inside an `SseLayer`, a writer stream is answered before
+                // this future sees it: the `SseLayer` holds the permit in
+                // the stream body instead, whichever way the handler answers.
+                let mut permit = Some(permit);
+                crate::layer::record(request.extensions(), |settings| {
+                    settings.permits.extend(permit.take());
+                });
+                StreamLimitFuture::inner(self.inner.call(request), permit)
+            }
             Err(refusal) => {
                 tracing::debug!(refusal, "request refused by a stream limit");
                 if let Some(stats) = &limit.stats {

@@ -18,10 +18,17 @@ use crate::{
 };
 
 /// What an event stream needs to end on shutdown.
-#[derive(Debug)]
-pub(super) struct Watch {
-    pub(super) shutdown: SseShutdown,
-    pub(super) farewell: Option<Bytes>,
+#[derive(Debug, Clone)]
+pub(crate) struct Watch {
+    pub(crate) shutdown: SseShutdown,
+    pub(crate) farewell: Option<Bytes>,
+}
+
+impl Watch {
+    /// Resolves once the shutdown is triggered.
+    pub(crate) fn wait(&self) -> WaitForCancellationFutureOwned {
+        self.shutdown.wait()
+    }
 }
 
 /// Where a watched stream stands.

@@ -62,7 +62,7 @@ impl SseShutdown {
         self.inner.token.cancelled().await;
     }
 
-    pub(super) fn wait(&self) -> WaitForCancellationFutureOwned {
+    pub(crate) fn wait(&self) -> WaitForCancellationFutureOwned {
         self.inner.token.clone().cancelled_owned()
     }
 }

@@ -13,6 +13,10 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Ends the event streams of the routes it wraps when its [`SseShutdown`]
 /// is triggered, and refuses new requests then. See the
 /// [module docs](crate::shutdown).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style. Two on one stream are two
+/// handles: either ends it, with its own farewell. See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ShutdownLayer {

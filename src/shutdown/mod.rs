@@ -76,6 +76,7 @@ mod handle;
 mod layer;
 mod service;
 
+pub(crate) use self::body::Watch;
 pub use self::{
     body::ShutdownBody, future::ShutdownFuture, handle::SseShutdown, layer::ShutdownLayer,
     service::ShutdownService,

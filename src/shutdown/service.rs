@@ -74,6 +74,12 @@ where
             shutdown: layer.shutdown.clone(),
             farewell: layer.farewell.clone(),
         };
+        // Inside an `SseLayer`, a writer stream is answered before this
+        // future sees it: the `SseLayer` ends that stream on this shutdown.
+        // A stream-style answer still passes through here, and is wrapped.
+        crate::layer::record(request.extensions(), |settings| {
+            settings.shutdowns.push(watch.clone());
+        });
         ShutdownFuture::inner(self.inner.call(request), Some(watch))
     }
 }

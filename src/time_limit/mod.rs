@@ -55,19 +55,24 @@ mod body;
 
 use std::{sync::Arc, time::Duration};
 
-use http::Response;
+use http::Extensions;
 use tower::Layer;
 
 use self::body::Limits;
 pub use self::body::TimeLimitBody;
 use crate::{
-    headers,
+    layer::{Overrides, StreamSettings},
     stats::{record_of, StreamRecord},
     stream_service::{sealed, EventStreamService, WrapEventStream},
 };
 
 /// Ends event streams that stay idle too long or last too long. See the
 /// [module docs](crate::time_limit).
+///
+/// It applies wherever it is mounted, around an [`SseLayer`](crate::SseLayer)
+/// or inside it, with either handler style. Of two on one stream the one
+/// closest to the handler wins, as a whole (its idle timeout, maximum
+/// duration and jitter replace all of the other's). See [layer ordering](crate#layer-ordering-and-tower-http).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[must_use]
 pub struct TimeLimitLayer {
@@ -136,7 +141,17 @@ impl<S> Layer<S> for TimeLimitLayer {
     }
 }
 
-impl sealed::Sealed for TimeLimitLayer {}
+impl sealed::Sealed for TimeLimitLayer {
+    const KIND: u8 = crate::stream_service::TIME_LIMIT;
+
+    fn record(&self, settings: &mut StreamSettings) {
+        settings.overrides.time_limit = Some(*self);
+    }
+
+    fn recorded(overrides: &Overrides) -> Option<Self> {
+        overrides.time_limit
+    }
+}
 
 impl WrapEventStream for TimeLimitLayer {
     type Body<B> = TimeLimitBody<B>;
@@ -149,11 +164,7 @@ impl WrapEventStream for TimeLimitLayer {
         TimeLimitBody::new(body, None)
     }
 
-    fn wrap_response<B>(&self, response: Response<B>) -> Response<TimeLimitBody<B>> {
-        if !headers::is_event_stream(response.headers()) {
-            return response.map(Self::pass_through);
-        }
-        let limits = self.limits(record_of(response.extensions()));
-        response.map(|body| TimeLimitBody::new(body, limits))
+    fn wrap_stream<B>(&self, body: B, extensions: &Extensions) -> TimeLimitBody<B> {
+        TimeLimitBody::new(body, self.limits(record_of(extensions)))
     }
 }
