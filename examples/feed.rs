@@ -5,8 +5,9 @@
 //! cargo run --example feed
 //! open http://127.0.0.1:3000/
 //! curl -N http://127.0.0.1:3000/events
-//! curl -d 'hello' 'http://127.0.0.1:3000/publish?event=greeting'     # prints the id
-//! curl -N -H 'Last-Event-ID: 3' http://127.0.0.1:3000/events        # replays 4, 5, …
+//! ID=$(curl -sd 'hello' 'http://127.0.0.1:3000/publish?event=greeting')  # the id
+//! curl -sd 'again' http://127.0.0.1:3000/publish
+//! curl -N -H "Last-Event-ID: $ID" http://127.0.0.1:3000/events   # replays 'again', then live
 //! ```
 //!
 //! `GET /` is a page listing the events as they arrive (with a form to

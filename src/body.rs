@@ -24,7 +24,7 @@ use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::{frame_buffer::FrameBuffer, headers, BoxError, EncodedEvent, Event};
+use crate::{util::frame_buffer::FrameBuffer, util::headers, BoxError, EncodedEvent, Event};
 
 /// Default upper bound, in bytes, of one body frame made of several events.
 const DEFAULT_FRAME_BUDGET: usize = 64 * 1024;

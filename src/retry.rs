@@ -33,8 +33,8 @@ use tower::Layer;
 
 use crate::{
     layer::{Overrides, StreamSettings},
-    position::{LineKind, LineWalker},
     stream_service::{sealed, EventStreamService, WrapEventStream},
+    util::position::{LineKind, LineWalker},
     Event,
 };
 

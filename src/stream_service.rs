@@ -21,7 +21,7 @@ use http::{Extensions, Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::{headers, layer::Overrides};
+use crate::{layer::Overrides, util::headers};
 
 /// Marks a response whose event stream a per-stream layer of each kind
 /// (one bit per kind) already wrapped.

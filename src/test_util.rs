@@ -346,7 +346,7 @@ impl fmt::Debug for SseEvents {
 /// quoting the start of the body.
 async fn checked(response: Response<Body>, what: &str) -> Response<Body> {
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    let is_event_stream = crate::headers::is_event_stream(response.headers());
+    let is_event_stream = crate::util::headers::is_event_stream(response.headers());
     let status = response.status();
     if status == StatusCode::OK && is_event_stream {
         return response;

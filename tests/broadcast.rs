@@ -75,11 +75,19 @@ fn text(event: &EncodedEvent) -> &str {
 }
 
 /// The value of the event's `id` line.
-fn id_of(event: &EncodedEvent) -> u64 {
+fn id_of(event: &EncodedEvent) -> &str {
     text(event)
         .lines()
         .find_map(|line| line.strip_prefix("id: "))
         .unwrap_or_else(|| panic!("no id in {:?}", text(event)))
+}
+
+/// The value of the event's `data` line, a number in these tests.
+fn data_of(event: &EncodedEvent) -> u64 {
+    text(event)
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data in {:?}", text(event)))
         .parse()
         .unwrap()
 }
@@ -91,9 +99,44 @@ async fn next(subscription: &mut Subscription) -> EncodedEvent {
         .expect("the subscription ended")
 }
 
-/// What the channel sends for `Event::new().data(n)` published as id `n`.
-fn wire(n: u64) -> String {
-    format!("data: {n}\nid: {n}\n\n")
+/// The ids the channel gave, `ids[n]` for the event with data `n`.
+#[derive(Default)]
+struct Ids(Vec<String>);
+
+impl Ids {
+    /// Publishes `Event::new().data(n)` for each `n` in `range` (which must
+    /// continue where the last one stopped), keeping the ids.
+    async fn publish(
+        &mut self,
+        feed: &Broadcast,
+        topic: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) {
+        for n in range {
+            let id = feed
+                .publish(topic, Event::new().data(n.to_string()))
+                .await
+                .unwrap();
+            if self.0.is_empty() {
+                self.0.push(String::new());
+            }
+            assert_eq!(self.0.len() as u64, n, "published in order");
+            self.0.push(id);
+        }
+    }
+
+    fn id(&self, n: u64) -> &str {
+        &self.0[n as usize]
+    }
+
+    /// What the channel sends for event `n`.
+    fn wire(&self, n: u64) -> String {
+        format!("data: {n}\nid: {}\n\n", self.id(n))
+    }
+
+    fn wires(&self, range: std::ops::RangeInclusive<u64>) -> String {
+        range.map(|n| self.wire(n)).collect()
+    }
 }
 
 async fn events(
@@ -155,24 +198,22 @@ async fn a_thousand_subscribers_receive_every_event_in_order_sharing_its_bytes()
     let publisher = {
         let feed = feed.clone();
         tokio::spawn(async move {
+            let mut ids = Ids::default();
             for n in 1..=EVENTS {
-                let id = feed
-                    .publish("news", Event::new().data(n.to_string()))
-                    .await
-                    .unwrap();
-                assert_eq!(id, n.to_string());
+                ids.publish(&feed, "news", n..=n).await;
                 if n % 7 == 0 {
                     tokio::task::yield_now().await;
                 }
             }
+            ids
         })
     };
-    publisher.await.unwrap();
+    let ids = publisher.await.unwrap();
     let mut first: Option<Vec<EncodedEvent>> = None;
     for task in tasks {
         let received = task.await.unwrap();
         let texts: Vec<&str> = received.iter().map(text).collect();
-        let expected: Vec<String> = (1..=EVENTS).map(wire).collect();
+        let expected: Vec<String> = (1..=EVENTS).map(|n| ids.wire(n)).collect();
         assert_eq!(texts, expected);
         match &first {
             // Encoded once: every subscriber holds the very same bytes.
@@ -202,22 +243,19 @@ async fn subscribers_over_http_receive_every_event_in_order() {
         bodies.push(response.into_body());
     }
     // The handler subscribed before answering: nothing published now is lost.
-    for n in 1..=50 {
-        feed.publish("news", Event::new().data(n.to_string()))
-            .await
-            .unwrap();
-    }
-    let expected: String = (1..=50).map(wire).collect();
+    let mut ids = Ids::default();
+    ids.publish(&feed, "news", 1..=50).await;
+    let expected = ids.wires(1..=50);
     for body in &mut bodies {
-        assert_eq!(read_until(body, &wire(50)).await, expected);
+        assert_eq!(read_until(body, &ids.wire(50)).await, expected);
     }
     // Other topics are other streams.
     feed.publish("sports", Event::new().data("goal"))
         .await
         .unwrap();
-    feed.publish("news", Event::new().data("51")).await.unwrap();
+    ids.publish(&feed, "news", 51..=51).await;
     for body in &mut bodies {
-        assert_eq!(read_until(body, "\n\n").await, wire(51));
+        assert_eq!(read_until(body, "\n\n").await, ids.wire(51));
     }
 }
 
@@ -226,42 +264,36 @@ async fn last_event_id_over_http_resumes_after_it() {
     let feed = Broadcast::new();
     let addr = serve(app(feed.clone())).await;
     let mut first = fetch(addr, "/events/news").await.into_body();
-    for n in 1..=5 {
-        feed.publish("news", Event::new().data(n.to_string()))
-            .await
-            .unwrap();
-    }
-    read_until(&mut first, &wire(5)).await;
+    let mut ids = Ids::default();
+    ids.publish(&feed, "news", 1..=5).await;
+    read_until(&mut first, &ids.wire(5)).await;
     drop(first);
     // Published while the client was away.
-    for n in 6..=8 {
-        feed.publish("news", Event::new().data(n.to_string()))
-            .await
-            .unwrap();
-    }
-    let mut resumed = fetch_resuming(addr, "/events/news", "5").await.into_body();
-    let replayed: String = (6..=8).map(wire).collect();
-    assert_eq!(read_until(&mut resumed, &wire(8)).await, replayed);
-    feed.publish("news", Event::new().data("9")).await.unwrap();
-    assert_eq!(read_until(&mut resumed, "\n\n").await, wire(9));
+    ids.publish(&feed, "news", 6..=8).await;
+    let mut resumed = fetch_resuming(addr, "/events/news", ids.id(5))
+        .await
+        .into_body();
+    assert_eq!(
+        read_until(&mut resumed, &ids.wire(8)).await,
+        ids.wires(6..=8)
+    );
+    ids.publish(&feed, "news", 9..=9).await;
+    assert_eq!(read_until(&mut resumed, "\n\n").await, ids.wire(9));
 
     // An id the channel never gave: the missed-events event, then the history.
     let mut lost = fetch_resuming(addr, "/events/news", "not-an-id")
         .await
         .into_body();
-    let expected = format!(
-        "event: missed\ndata:\n\n{}",
-        (1..=9).map(wire).collect::<String>()
-    );
-    assert_eq!(read_until(&mut lost, &wire(9)).await, expected);
+    let expected = format!("event: missed\ndata:\n\n{}", ids.wires(1..=9));
+    assert_eq!(read_until(&mut lost, &ids.wire(9)).await, expected);
 }
 
-/// Reads `subscription` until the event with id `until`, asserting that it
-/// yields exactly `from..=until`.
-async fn expect_ids(subscription: &mut Subscription, from: u64, until: u64) {
+/// Reads `subscription` until event `until`, asserting that it yields
+/// exactly events `from..=until`, with the ids they were published with.
+async fn expect_events(subscription: &mut Subscription, ids: &Ids, from: u64, until: u64) {
     for expected in from..=until {
         let event = next(subscription).await;
-        assert_eq!(text(&event), wire(expected));
+        assert_eq!(text(&event), ids.wire(expected));
     }
 }
 
@@ -277,7 +309,9 @@ async fn resuming_while_others_publish_has_no_gap_and_no_duplicate() {
         rounds += 1;
         let feed = Broadcast::new();
         let total = rng.u64(50..300);
-        let mut subscription = feed.subscribe("t", None).await.unwrap();
+        // Event 0 before anything: the first resume point.
+        let zero = feed.publish("t", Event::new().data("0")).await.unwrap();
+        let mut subscription = feed.subscribe("t", Some(&zero)).await.unwrap();
         let publisher = {
             let feed = feed.clone();
             let mut rng = fastrand::Rng::with_seed(rng.u64(..));
@@ -295,24 +329,41 @@ async fn resuming_while_others_publish_has_no_gap_and_no_duplicate() {
             })
         };
         let mut seen = 0;
+        // The id of the last event seen, as a client keeps it.
+        let mut last_id = zero;
+        let expect = |event: EncodedEvent, n: u64, last_id: &mut String| {
+            assert_eq!(data_of(&event), n, "seed {seed}");
+            let id = id_of(&event);
+            assert!(
+                id.len() <= 64 && id != last_id.as_str(),
+                "seed {seed}: {id}"
+            );
+            *last_id = id.to_owned();
+        };
         // Leave and come back a few times while the publisher runs.
         for _ in 0..rng.usize(1..4) {
             let cut = rng.u64(seen..=total);
-            expect_ids(&mut subscription, seen + 1, cut).await;
+            for n in seen + 1..=cut {
+                expect(next(&mut subscription).await, n, &mut last_id);
+            }
             seen = cut;
             drop(subscription);
             if rng.bool() {
                 tokio::task::yield_now().await;
             }
-            subscription = feed.subscribe("t", Some(&seen.to_string())).await.unwrap();
+            subscription = feed.subscribe("t", Some(&last_id)).await.unwrap();
             assert!(!subscription.missed_events(), "seed {seed}");
         }
-        expect_ids(&mut subscription, seen + 1, total).await;
+        for n in seen + 1..=total {
+            expect(next(&mut subscription).await, n, &mut last_id);
+        }
         publisher.await.unwrap();
         // Nothing after the last one, not even a duplicate.
-        feed.publish("t", Event::new().data("end")).await.unwrap();
+        feed.publish("t", Event::new().data(u64::MAX.to_string()))
+            .await
+            .unwrap();
         let event = next(&mut subscription).await;
-        assert_eq!(id_of(&event), total + 1, "seed {seed}");
+        assert_eq!(data_of(&event), u64::MAX, "seed {seed}");
     }
     println!("{rounds} rounds");
 }
@@ -320,40 +371,37 @@ async fn resuming_while_others_publish_has_no_gap_and_no_duplicate() {
 #[tokio::test]
 async fn an_id_no_longer_in_the_history_gets_the_missed_events_event() {
     let feed = Broadcast::builder().history(5).build();
-    for n in 1..=10 {
-        feed.publish("t", Event::new().data(n.to_string()))
-            .await
-            .unwrap();
-    }
+    let mut ids = Ids::default();
+    ids.publish(&feed, "t", 1..=10).await;
     // 6..=10 are retained.
-    let mut old = feed.subscribe("t", Some("2")).await.unwrap();
+    let mut old = feed.subscribe("t", Some(ids.id(2))).await.unwrap();
     assert!(old.missed_events());
     assert_eq!(text(&next(&mut old).await), "event: missed\ndata:\n\n");
-    expect_ids(&mut old, 6, 10).await;
+    expect_events(&mut old, &ids, 6, 10).await;
 
     // The id just before the oldest retained: nothing was missed.
-    let mut edge = feed.subscribe("t", Some("5")).await.unwrap();
+    let mut edge = feed.subscribe("t", Some(ids.id(5))).await.unwrap();
     assert!(!edge.missed_events());
-    expect_ids(&mut edge, 6, 10).await;
+    expect_events(&mut edge, &ids, 6, 10).await;
 
-    // Unknown ids: from the future (a restart), or not ours at all.
+    // Unknown ids: not ours at all (the conformance suite tries many more).
     for id in ["11", "abc", "", "07"] {
         let mut unknown = feed.subscribe("t", Some(id)).await.unwrap();
         assert!(unknown.missed_events(), "{id:?}");
         assert_eq!(text(&next(&mut unknown).await), "event: missed\ndata:\n\n");
-        expect_ids(&mut unknown, 6, 10).await;
+        expect_events(&mut unknown, &ids, 6, 10).await;
     }
 
     // The newest id: nothing to replay, nothing missed; then live.
-    let mut current = feed.subscribe("t", Some("10")).await.unwrap();
+    let mut current = feed.subscribe("t", Some(ids.id(10))).await.unwrap();
     // No last id: live only.
     let mut live = feed.subscribe("t", None).await.unwrap();
     assert!(!current.missed_events() && !live.missed_events());
-    feed.publish("t", Event::new().data("11")).await.unwrap();
-    expect_ids(&mut current, 11, 11).await;
-    expect_ids(&mut live, 11, 11).await;
+    ids.publish(&feed, "t", 11..=11).await;
+    expect_events(&mut current, &ids, 11, 11).await;
+    expect_events(&mut live, &ids, 11, 11).await;
     for subscription in [&mut old, &mut edge] {
-        expect_ids(subscription, 11, 11).await;
+        expect_events(subscription, &ids, 11, 11).await;
     }
     assert_eq!(feed.stats().missed_resumes(), 5);
 }
@@ -364,14 +412,14 @@ async fn the_missed_events_event_is_configurable() {
         .history(1)
         .missed_event(Event::new().event("reset").data("reload the page"))
         .build();
-    feed.publish("t", Event::new().data("1")).await.unwrap();
-    feed.publish("t", Event::new().data("2")).await.unwrap();
-    let mut subscription = feed.subscribe("t", Some("0")).await.unwrap();
+    let mut ids = Ids::default();
+    ids.publish(&feed, "t", 1..=2).await;
+    let mut subscription = feed.subscribe("t", Some(ids.id(0))).await.unwrap();
     assert_eq!(
         text(&next(&mut subscription).await),
         "event: reset\ndata: reload the page\n\n"
     );
-    expect_ids(&mut subscription, 2, 2).await;
+    expect_events(&mut subscription, &ids, 2, 2).await;
 
     let refused = Broadcast::builder().try_missed_event(Event::new().id(3).data("x"));
     assert!(matches!(refused, Err(BroadcastError::IdNotAllowed)));
@@ -380,17 +428,17 @@ async fn the_missed_events_event_is_configurable() {
 #[tokio::test]
 async fn events_older_than_the_maximum_age_are_not_history() {
     let feed = Broadcast::builder().max_age(Duration::from_secs(1)).build();
-    feed.publish("t", Event::new().data("1")).await.unwrap();
-    feed.publish("t", Event::new().data("2")).await.unwrap();
+    let mut ids = Ids::default();
+    ids.publish(&feed, "t", 1..=2).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    feed.publish("t", Event::new().data("3")).await.unwrap();
-    let mut subscription = feed.subscribe("t", Some("1")).await.unwrap();
+    ids.publish(&feed, "t", 3..=3).await;
+    let mut subscription = feed.subscribe("t", Some(ids.id(1))).await.unwrap();
     assert!(subscription.missed_events());
     assert_eq!(
         text(&next(&mut subscription).await),
         "event: missed\ndata:\n\n"
     );
-    expect_ids(&mut subscription, 3, 3).await;
+    expect_events(&mut subscription, &ids, 3, 3).await;
 }
 
 #[tokio::test]
@@ -407,13 +455,12 @@ async fn publishing_refuses_an_id_of_its_own_and_invalid_events() {
         .unwrap_err();
     assert!(matches!(err, BroadcastError::InvalidEvent(_)), "{err}");
     assert!(!err.is_backend());
-    // Nothing was published, and no id was used up.
+    // Nothing was published.
     assert_eq!(feed.stats().published(), 0);
-    let id = feed
-        .publish("t", Event::new().event("ok").data("x"))
+    feed.publish("t", Event::new().event("ok").data("x"))
         .await
         .unwrap();
-    assert_eq!(id, "1");
+    assert_eq!(feed.stats().published(), 1);
 }
 
 #[tokio::test]
@@ -457,10 +504,10 @@ async fn a_stalled_subscriber_is_disconnected_and_memory_stays_bounded() {
     assert_eq!(feed.stats().subscribers(), 1);
 
     // The others go on.
-    feed.publish("t", Event::new().data("after")).await.unwrap();
+    let after = feed.publish("t", Event::new().data("after")).await.unwrap();
     assert_eq!(
         text(&next(&mut reader).await),
-        format!("data: after\nid: {}\n\n", EVENTS + 1)
+        format!("data: after\nid: {after}\n\n")
     );
 }
 
@@ -469,14 +516,17 @@ async fn a_client_that_stops_reading_is_disconnected() {
     let feed = Broadcast::builder().history(16).buffer(16).build();
     let addr = serve(app(feed.clone())).await;
     let mut body = fetch(addr, "/events/t").await.into_body();
-    feed.publish("t", Event::new().data("1")).await.unwrap();
-    assert_eq!(read_until(&mut body, "\n\n").await, wire(1));
+    let mut ids = Ids::default();
+    ids.publish(&feed, "t", 1..=1).await;
+    assert_eq!(read_until(&mut body, "\n\n").await, ids.wire(1));
 
     // The client reads nothing while far more than the socket buffers hold
     // is published.
     let payload = "y".repeat(4096);
+    let mut newest = String::new();
     for n in 0..10_000 {
-        feed.publish("t", Event::new().data(&payload))
+        newest = feed
+            .publish("t", Event::new().data(&payload))
             .await
             .unwrap();
         if n % 64 == 0 {
@@ -487,7 +537,7 @@ async fn a_client_that_stops_reading_is_disconnected() {
     // (the client reconnects with its last id and resumes from the history).
     let rest = read_to_end(body).await;
     assert!(
-        !rest.contains("id: 10001\n"),
+        !rest.contains(&format!("id: {newest}\n")),
         "a stalled client must not get the whole stream"
     );
     assert_eq!(feed.stats().slow_disconnects(), 1);
@@ -499,5 +549,39 @@ async fn a_client_that_stops_reading_is_disconnected() {
             "the subscription was not dropped"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(feature = "test-util")]
+mod conformance {
+    use axum_sse::broadcast::{conformance, Broadcast};
+
+    #[tokio::test]
+    async fn foreign_ids_get_the_missed_events_event() {
+        conformance::foreign_ids_get_the_missed_events_event(&Broadcast::new()).await;
+    }
+
+    #[tokio::test]
+    async fn an_id_from_before_a_restart_gets_the_missed_events_event() {
+        // A restart of the process is a new `Broadcast`.
+        let before = Broadcast::new();
+        conformance::a_lost_history_gets_the_missed_events_event(&before, async {
+            Broadcast::new()
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resuming_under_concurrent_publishing_has_no_gap_and_no_duplicate() {
+        let seed = fastrand::u64(..);
+        println!("seed {seed}");
+        let feed = Broadcast::new();
+        conformance::resuming_under_concurrent_publishing(
+            &feed,
+            || async { feed.clone() },
+            200,
+            seed,
+        )
+        .await;
     }
 }

@@ -13,6 +13,9 @@ const DEFAULT_BUFFER: usize = 1024;
 /// The Redis key of a topic is this prefix and the topic, by default.
 #[cfg(feature = "redis")]
 const DEFAULT_KEY_PREFIX: &str = "sse:";
+/// How long a Redis stream lives after its last publish, by default.
+#[cfg(feature = "redis")]
+const DEFAULT_IDLE_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What every backend reads.
 #[derive(Clone)]
@@ -23,6 +26,18 @@ pub(super) struct Config {
     pub(super) missed: EncodedEvent,
     #[cfg(feature = "redis")]
     pub(super) key_prefix: String,
+    #[cfg(feature = "redis")]
+    pub(super) idle_expiry: Duration,
+}
+
+impl Config {
+    /// How long a Redis stream lives after its last publish: the idle
+    /// expiry, or the maximum age if shorter (then nothing in it is history).
+    #[cfg(feature = "redis")]
+    pub(super) fn expiry(&self) -> Duration {
+        self.max_age
+            .map_or(self.idle_expiry, |age| age.min(self.idle_expiry))
+    }
 }
 
 impl fmt::Debug for Config {
@@ -33,7 +48,8 @@ impl fmt::Debug for Config {
             .field("buffer", &self.buffer)
             .field("missed", &self.missed);
         #[cfg(feature = "redis")]
-        s.field("key_prefix", &self.key_prefix);
+        s.field("key_prefix", &self.key_prefix)
+            .field("idle_expiry", &self.idle_expiry);
         s.finish()
     }
 }
@@ -81,6 +97,8 @@ impl BroadcastBuilder {
                 missed,
                 #[cfg(feature = "redis")]
                 key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+                #[cfg(feature = "redis")]
+                idle_expiry: DEFAULT_IDLE_EXPIRY,
             },
         }
     }
@@ -115,6 +133,12 @@ impl BroadcastBuilder {
     /// from the history. One buffer per topic is shared by all its
     /// subscribers, so its memory does not grow with their number. Values
     /// below 1 count as 1.
+    ///
+    /// That buffer is allocated whole when a topic gets its first subscriber
+    /// on an instance: about 60 bytes a slot in memory, about 100 with
+    /// Redis, so some 100 KB per topic at the default. With many topics (one
+    /// per user, per request) choose a small buffer: 100,000 topics with a
+    /// buffer of 16 hold some 160 MB.
     pub fn buffer(mut self, events: usize) -> Self {
         self.config.buffer = events.max(1);
         self
@@ -160,7 +184,19 @@ impl BroadcastBuilder {
         self
     }
 
-    /// An in-memory broadcast: one process, ids `1`, `2`, … per topic.
+    /// Sets how long a topic's Redis stream lives after its last publish:
+    /// every publish pushes its expiry back (`PEXPIRE`), so a topic nobody
+    /// publishes on stops holding memory in Redis. Default: 24 hours, or the
+    /// [`max_age`](Self::max_age) if that is shorter. A client that resumes
+    /// from an id of an expired stream gets the missed-events event.
+    #[cfg(feature = "redis")]
+    pub fn idle_expiry(mut self, expiry: Duration) -> Self {
+        self.config.idle_expiry = expiry;
+        self
+    }
+
+    /// An in-memory broadcast: one process. A restarted process starts new
+    /// histories: ids from before answer with the missed-events event.
     pub fn build(self) -> Broadcast {
         Broadcast::from_memory(Memory::new(self.config))
     }

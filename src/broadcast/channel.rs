@@ -70,9 +70,9 @@ impl Broadcast {
     /// Publishes `event` on `topic` and returns the id the channel gave it.
     ///
     /// The event is encoded once, with the `id` field added; every
-    /// subscriber gets the same bytes. Ids grow with every event of a
-    /// topic: `1`, `2`, … in memory, the stream id (`1700000000000-0`) with
-    /// Redis.
+    /// subscriber gets the same bytes. The id is opaque (at most 64 ASCII
+    /// bytes) and names this event of this topic's history; see the
+    /// [module docs](super#guarantees).
     ///
     /// # Errors
     ///
@@ -94,7 +94,9 @@ impl Broadcast {
     /// - `None`: live events only, from now on.
     /// - an id in the history: every retained event after it, then live
     ///   events, with no gap and no duplicate even while others publish.
-    /// - an id older than the history, unknown, or from before a restart:
+    /// - an id older than the history, or of another history (another
+    ///   topic, before a restart, a deleted Redis stream), or not the
+    ///   channel's (garbled, forged, over 64 bytes):
     ///   the missed-events event (see
     ///   [`BroadcastBuilder::missed_event`]), every retained event, then
     ///   live events.

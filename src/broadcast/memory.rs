@@ -1,18 +1,22 @@
-//! The in-memory backend: one process, ids `1`, `2`, … per topic.
+//! The in-memory backend: one process; positions `1`, `2`, … per topic, in a
+//! generation drawn when the topic is created.
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex},
     time::Instant,
 };
 
 use futures_util::{stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::{EncodedEvent, Event};
+use crate::{util::sync::lock, EncodedEvent, Event};
 
 use super::{
-    builder::Config, stats::Counters, wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
+    builder::Config,
+    position::{self, Generation},
+    stats::Counters,
+    wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
 };
 
 pub(super) struct Memory {
@@ -26,7 +30,10 @@ struct Topic {
 }
 
 struct TopicState {
-    /// The id of the next event. Never reused: a topic that has published is
+    /// Drawn when the topic is created: ids of another process, or of
+    /// another topic, name another generation.
+    generation: Generation,
+    /// The position of the next event. Never reused: a topic that has published is
     /// never dropped, so an old id can never point at a different event.
     next: u64,
     /// Retained events, oldest first, with consecutive ids.
@@ -41,12 +48,6 @@ struct Entry {
     /// Set only when a maximum age is.
     at: Option<Instant>,
     event: EncodedEvent,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No code panics while holding these locks; if one ever did, the data is
-    // still consistent (every update is a single step).
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Memory {
@@ -72,6 +73,7 @@ impl Memory {
                     None => {
                         let topic = Arc::new(Topic {
                             state: Mutex::new(TopicState {
+                                generation: Generation::random(),
                                 next: 1,
                                 history: VecDeque::new(),
                                 live: broadcast::channel(self.config.buffer).0,
@@ -94,7 +96,8 @@ impl Memory {
     pub(super) fn publish(&self, name: &str, event: Event) -> Result<String, BroadcastError> {
         self.with_topic(name, |_, state| {
             let id = state.next;
-            let event = wire::encode_with_id(event, id)?;
+            let text = position::format_id(state.generation, id);
+            let event = wire::encode_with_id(event, text.as_str())?;
             state.next += 1;
             let at = self.config.max_age.map(|_| Instant::now());
             state.history.push_back(Entry {
@@ -108,7 +111,7 @@ impl Memory {
             // No receivers is not an error: the event is in the history.
             let _ = state.live.send(event);
             self.counters.published();
-            Ok(id.to_string())
+            Ok(text)
         })
     }
 
@@ -188,12 +191,16 @@ impl TopicState {
     }
 
     /// Whether events were missed, and the retained events to replay for a
-    /// client whose last event was `id`.
+    /// client whose last event was `id`. An id of another generation (another
+    /// process, another topic) or not of the channel's making is unknown.
     fn replay_after(&self, id: &str) -> (bool, Vec<EncodedEvent>) {
         let first = self.history.front().map_or(self.next, |entry| entry.id);
         // `id` is known if it is retained or the one just before the oldest
         // retained (nothing after it was dropped).
-        let known = parse_id(id).filter(|&id| id < self.next && id + 1 >= first);
+        let known = position::split_id(id)
+            .filter(|&(generation, _)| generation == self.generation)
+            .and_then(|(_, position)| parse_id(position))
+            .filter(|&id| id < self.next && id + 1 >= first);
         let skip = match known {
             Some(id) => (id + 1 - first) as usize,
             None => 0,

@@ -33,16 +33,26 @@
 //!
 //! # Guarantees
 //!
-//! - **Ids** are given by the channel and grow with every event of a topic:
-//!   `1`, `2`, … in memory, Redis stream ids (`1700000000000-0`) with Redis.
+//! - **Ids** are given by the channel. An id is opaque: ASCII, at most
+//!   64 bytes (13 to 32 in memory, about 27 with Redis; a
+//!   [`LastEventIdLayer::max_len`](crate::LastEventIdLayer::max_len) of 64
+//!   accepts every one), and it names one event
+//!   of one history: the topic, the generation of that topic's history and
+//!   the position in it. A generation starts when a history does: when a
+//!   topic is first used in a process (in memory), when a Redis stream is
+//!   created (again, after it was deleted, flushed or expired). Clients
+//!   compare and echo ids; nothing else about their text is promised.
 //!   A published event must not have an `id` of its own
 //!   ([`BroadcastError::IdNotAllowed`]); put yours in the data.
 //! - **Resume**: a subscription with a last event id first replays every
 //!   retained event after it, then goes on live, with no event missing and
 //!   none twice, even while others publish.
 //! - **Missed events**: an id that is no longer in the history (it was
-//!   dropped, or is unknown: from another topic, or from before a restart of
-//!   the in-memory backend) cannot be resumed from exactly. The subscription
+//!   dropped), or names another history (another topic, a process before a
+//!   restart of the in-memory backend, a Redis stream since deleted or
+//!   flushed), or that the channel never handed out (garbled, forged, longer
+//!   than 64 bytes), cannot be resumed from exactly, and is never taken for
+//!   a position in this history. The subscription
 //!   then starts with the missed-events event (default `event: missed` with
 //!   empty data, see [`BroadcastBuilder::missed_event`]), replays everything
 //!   retained, and goes on live; [`Subscription::missed_events`] says so.
@@ -65,24 +75,28 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let feed = Broadcast::builder().history(2).build();
+//! let mut ids = Vec::new();
 //! for text in ["a", "b", "c"] {
-//!     feed.publish("news", Event::new().data(text)).await?;
+//!     ids.push(feed.publish("news", Event::new().data(text)).await?);
 //! }
 //!
-//! // Resuming after "2" replays "3"; then the subscription goes on live.
-//! let mut resumed = feed.subscribe("news", Some("2")).await?;
-//! assert_eq!(resumed.next().await.unwrap().as_bytes(), b"data: c\nid: 3\n\n");
+//! // Resuming after "b" replays "c"; then the subscription goes on live.
+//! let mut resumed = feed.subscribe("news", Some(&ids[1])).await?;
+//! let c = format!("data: c\nid: {}\n\n", ids[2]);
+//! assert_eq!(resumed.next().await.unwrap().as_bytes(), c.as_bytes());
 //!
-//! // Resuming after "0" needs "1", which is gone: the missed-events event,
-//! // then all the history.
-//! let mut behind = feed.subscribe("news", Some("0")).await?;
+//! // An id of another history (here another process's) is the
+//! // missed-events event, then all the history.
+//! let other = Broadcast::new().publish("news", Event::new().data("x")).await?;
+//! let mut behind = feed.subscribe("news", Some(&other)).await?;
 //! assert!(behind.missed_events());
 //! let first: Vec<_> = behind.by_ref().take(3).collect().await;
 //! assert_eq!(first[0].as_bytes(), b"event: missed\ndata:\n\n");
-//! assert_eq!(first[1].as_bytes(), b"data: b\nid: 2\n\n");
+//! assert!(first[1].as_bytes().starts_with(b"data: b\nid: "));
 //!
-//! feed.publish("news", Event::new().event("late").data("d")).await?;
-//! assert_eq!(resumed.next().await.unwrap().as_bytes(), b"event: late\ndata: d\nid: 4\n\n");
+//! let d = feed.publish("news", Event::new().event("late").data("d")).await?;
+//! let late = format!("event: late\ndata: d\nid: {d}\n\n");
+//! assert_eq!(resumed.next().await.unwrap().as_bytes(), late.as_bytes());
 //! assert_eq!(feed.stats().subscribers(), 2);
 //! # Ok(())
 //! # }
@@ -96,10 +110,20 @@
 //! instance connected to the same Redis shares the topics and their ids: a
 //! client reconnects to any instance and resumes.
 //!
-//! - `publish` is an `XADD` with `MAXLEN ~ history`; the id is Redis's.
-//! - Each instance runs one reader per topic with subscribers (a blocking
-//!   `XREAD` on a connection of its own) and fans the events out in memory;
-//!   resuming reads the history with `XRANGE`.
+//! - `publish` is one script: an `XADD` with `MAXLEN ~ history` in the
+//!   stream's generation (kept in every entry; a new stream draws a new
+//!   one), and a `PEXPIRE` that pushes back the expiry of an idle stream
+//!   ([`BroadcastBuilder::idle_expiry`]). The position is Redis's stream id.
+//! - Each instance holds two Redis connections whatever the number of
+//!   topics: one for publishing and history reads, one for its reader. Every
+//!   publish also appends the topic's key to a change stream
+//!   (`{prefix}\0changes`, bounded); the reader blocks on that one stream
+//!   and reads the new entries of the changed topics it serves with one
+//!   `XREAD` over many streams, then fans them out in memory. A topic nobody
+//!   subscribes to on an instance costs that instance no reads; each topic
+//!   with subscribers holds a buffer of [`BroadcastBuilder::buffer`] slots.
+//!   Resuming reads the history with `XRANGE`. The topic streams and the
+//!   change stream must be on one Redis (not spread over a Redis Cluster).
 //! - When Redis is unreachable, `publish` and `subscribe` return
 //!   [`BroadcastError::Backend`], open subscriptions stay open, and each
 //!   reader reconnects with backoff and resumes after the last id it saw:
@@ -124,8 +148,11 @@
 
 mod builder;
 mod channel;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 mod error;
 mod memory;
+mod position;
 #[cfg(feature = "redis")]
 mod redis;
 mod stats;

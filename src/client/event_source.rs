@@ -24,10 +24,10 @@ use tower_http::follow_redirect::{
 use super::{backoff::reconnect_delay, builder::HttpClient, ClientError, EventSourceBuilder};
 use crate::{
     decode::{BodyChunks, DecodedEvent, Decoder},
-    headers,
+    util::headers,
 };
 
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static(crate::last_event_id::LAST_EVENT_ID);
 
 type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
 
@@ -208,7 +208,7 @@ impl EventSource {
         *request.uri_mut() = self.url.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
-        headers.insert(ACCEPT, crate::headers::TEXT_EVENT_STREAM);
+        headers.insert(ACCEPT, crate::util::headers::TEXT_EVENT_STREAM);
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         let id = self.decoder.last_event_id();
         if !id.is_empty() {

@@ -10,7 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use crate::position::Position;
+use crate::util::position::Position;
 
 pin_project! {
     /// The body of a response under [`HeartbeatLayer`](super::HeartbeatLayer):

@@ -4,8 +4,8 @@ use bytes::Bytes;
 
 use super::SseLayer;
 use crate::{
-    queue::QueueLimits, ClientKey, Event, EventError, HeartbeatLayer, LastEventIdLayer, RetryLayer,
-    ShutdownLayer, SseShutdown, SseStats, StreamLimitLayer, TimeLimitLayer,
+    writer::queue::QueueLimits, ClientKey, Event, EventError, HeartbeatLayer, LastEventIdLayer,
+    RetryLayer, ShutdownLayer, SseShutdown, SseStats, StreamLimitLayer, TimeLimitLayer,
 };
 
 /// Events a writer may queue before `send` waits, by default.

@@ -39,23 +39,19 @@
 //!
 //! [`SseWriter`]: crate::SseWriter
 
-mod body;
 mod builder;
-mod future;
-mod service;
 mod settings;
 
+pub use self::builder::SseLayerBuilder;
 pub(crate) use self::settings::{record, Overrides, StreamSettings};
-pub use self::{
-    body::ResponseBody, builder::SseLayerBuilder, future::ResponseFuture, service::SseService,
-};
+pub use crate::writer::{body::ResponseBody, future::ResponseFuture, service::SseService};
 
 use tower::Layer;
 
 use crate::{
-    limit::StreamLimitService, queue::QueueLimits, shutdown::ShutdownService,
-    stream_service::EventStreamService, HeartbeatLayer, LastEventIdLayer, LastEventIdService,
-    RetryLayer, ShutdownLayer, SseStats, StreamLimitLayer, TimeLimitLayer,
+    limit::StreamLimitService, shutdown::ShutdownService, stream_service::EventStreamService,
+    writer::queue::QueueLimits, HeartbeatLayer, LastEventIdLayer, LastEventIdService, RetryLayer,
+    ShutdownLayer, SseStats, StreamLimitLayer, TimeLimitLayer,
 };
 
 /// Serves [`SseWriter`](crate::SseWriter) streams and sets the SSE headers on

@@ -12,7 +12,7 @@
 use http::Extensions;
 
 use crate::{
-    extract::WriterSlot, limit::StreamPermit, shutdown::Watch, HeartbeatLayer, RetryLayer,
+    limit::StreamPermit, shutdown::Watch, writer::extract::WriterSlot, HeartbeatLayer, RetryLayer,
     TimeLimitLayer,
 };
 

@@ -8,7 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::layer::StreamPermit;
-use crate::answer::AnswerBody;
+use crate::util::answer::AnswerBody;
 
 pin_project! {
     /// The body of a response under

@@ -9,7 +9,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{layer::StreamPermit, StreamLimitBody};
-use crate::{answer::AnswerBody, headers};
+use crate::{util::answer::AnswerBody, util::headers};
 
 pin_project! {
     /// The response future of [`StreamLimitService`].

@@ -1,7 +1,7 @@
 use std::{
     collections::HashMap,
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -13,10 +13,10 @@ use super::{
     key::{peer_ip, KeyFn},
     ClientKey, StreamLimitService,
 };
-use crate::{answer::retry_after_value, SseStats};
-
-/// The `Retry-After` of the `429` answers, by default.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+use crate::{
+    util::answer::{retry_after_value, DEFAULT_RETRY_AFTER},
+    SseStats,
+};
 
 /// Open streams per client, for clients that have one.
 #[derive(Debug, Default)]
@@ -26,8 +26,7 @@ struct Clients {
 
 impl Clients {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, usize>> {
-        // Nothing that can panic runs under the lock.
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::util::sync::lock(&self.open)
     }
 }
 

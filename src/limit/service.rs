@@ -7,7 +7,7 @@ use http::{Request, Response, StatusCode};
 use tower::Service;
 
 use super::{StreamLimitBody, StreamLimitFuture, StreamLimitLayer};
-use crate::answer::retry_later;
+use crate::util::answer::retry_later;
 
 /// The service made by [`StreamLimitLayer`].
 #[derive(Debug, Clone)]

@@ -12,9 +12,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::SseShutdown;
 use crate::{
-    answer::AnswerBody,
-    position::Position,
     stats::{CloseReason, StreamRecord},
+    util::answer::AnswerBody,
+    util::position::Position,
 };
 
 /// What an event stream needs to end on shutdown.

@@ -9,7 +9,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{body::Watch, ShutdownBody};
-use crate::{answer::AnswerBody, headers, stats::record_of};
+use crate::{stats::record_of, util::answer::AnswerBody, util::headers};
 
 pin_project! {
     /// The response future of [`ShutdownService`].

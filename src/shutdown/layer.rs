@@ -5,10 +5,10 @@ use http::HeaderValue;
 use tower::Layer;
 
 use super::{ShutdownService, SseShutdown};
-use crate::{answer::retry_after_value, Event, EventError, SseStats};
-
-/// The `Retry-After` of the `503` answers, by default.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+use crate::{
+    util::answer::{retry_after_value, DEFAULT_RETRY_AFTER},
+    Event, EventError, SseStats,
+};
 
 /// Ends the event streams of the routes it wraps when its [`SseShutdown`]
 /// is triggered, and refuses new requests then. See the

@@ -7,7 +7,7 @@ use http::{Request, Response, StatusCode};
 use tower::Service;
 
 use super::{body::Watch, ShutdownBody, ShutdownFuture, ShutdownLayer};
-use crate::answer::retry_later;
+use crate::util::answer::retry_later;
 
 /// The service made by [`ShutdownLayer`].
 #[derive(Debug, Clone)]

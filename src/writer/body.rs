@@ -8,9 +8,9 @@ use std::{
 
 use crate::{
     limit::StreamPermit,
-    queue::{QueueReader, Taken},
     shutdown::Watch,
     stats::{CloseReason, StreamRecord},
+    writer::queue::{QueueReader, Taken},
 };
 use axum::BoxError;
 use bytes::Bytes;
@@ -19,10 +19,10 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use super::StreamSettings;
+use crate::layer::StreamSettings;
 
 pin_project! {
-    /// The response body of [`SseService`](super::SseService): the handler's
+    /// The response body of [`SseService`](crate::layer::SseService): the handler's
     /// own body, passed through, or the event stream its writer feeds.
     pub struct ResponseBody<F, B> {
         #[pin]

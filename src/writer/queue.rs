@@ -13,7 +13,7 @@
 
 use std::{
     cell::Cell,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll, Waker},
     time::Duration,
 };
@@ -21,7 +21,7 @@ use std::{
 use bytes::Bytes;
 use tokio::{sync::Notify, time::Instant};
 
-use crate::frame_buffer::FrameBuffer;
+use crate::util::frame_buffer::FrameBuffer;
 
 /// How much a queue may hold before writers wait, and for how long they
 /// wait.
@@ -84,8 +84,7 @@ impl Queue {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing that can panic runs under the lock.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::util::sync::lock(&self.state)
     }
 
     /// Queues `event` if there is room. An event larger than the byte limit

@@ -11,6 +11,9 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+/// The `Retry-After` of a layer's `429` and `503` answers, by default.
+pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 pin_project! {
     /// The inner service's body, or a short plain-text answer that a layer
     /// gave instead of calling it (a `400` for a malformed `Last-Event-ID`,

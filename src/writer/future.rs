@@ -8,17 +8,15 @@ use std::{
 
 use http::{Response, Version};
 
-use super::{
-    body::{report_late_answer, Held, WriterStream},
-    Overrides, ResponseBody,
-};
+use super::body::{report_late_answer, Held, ResponseBody, WriterStream};
+use crate::layer::Overrides;
 use crate::{
-    headers,
     stats::{SseStats, StreamRecord},
+    util::headers,
     writer::StreamSlot,
 };
 
-/// The response future of [`SseService`](super::SseService).
+/// The response future of [`SseService`](crate::layer::SseService).
 ///
 /// It drives the handler until the handler answers or a writer starts the
 /// stream; in the second case the handler goes on inside the response body.

@@ -6,10 +6,12 @@ use std::{
 use http::{Request, Response};
 use tower::Service;
 
-use super::ResponseFuture;
-use crate::{extract::WriterSlot, queue::QueueLimits, writer::StreamSlot, SseStats};
+use super::{body::ResponseBody, future::ResponseFuture};
+use crate::{
+    writer::extract::WriterSlot, writer::queue::QueueLimits, writer::StreamSlot, SseStats,
+};
 
-/// The service made by [`SseLayer`](super::SseLayer).
+/// The service made by [`SseLayer`](crate::SseLayer).
 #[derive(Debug, Clone)]
 pub struct SseService<S> {
     inner: S,
@@ -47,7 +49,7 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SseService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Response = Response<super::ResponseBody<S::Future, ResBody>>;
+    type Response = Response<ResponseBody<S::Future, ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 

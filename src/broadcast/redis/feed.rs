@@ -1,0 +1,102 @@
+//! One subscriber's feed: the replay, then the live events, with gaps filled
+//! from the history.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use redis::{
+    aio::ConnectionManager, streams::StreamRangeReply, AsyncCommands, RedisError, RedisResult,
+};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::EncodedEvent;
+
+use super::{entry, generation, newest, stream_key::StreamKey, Live, PAGE};
+use crate::broadcast::{position::Generation, stats::Counters};
+
+/// One subscriber's state: what it has seen, and what it still has to yield.
+pub(super) struct Feed {
+    pub(super) conn: ConnectionManager,
+    pub(super) key: String,
+    /// Everything up to this id has been queued or deliberately skipped.
+    pub(super) last: StreamKey,
+    pub(super) pending: VecDeque<EncodedEvent>,
+    /// Whether the history after `last` has been read to its end.
+    pub(super) replay_done: bool,
+    pub(super) live: broadcast::Receiver<Live>,
+    pub(super) counters: Arc<Counters>,
+}
+
+impl Feed {
+    pub(super) async fn next(&mut self) -> Option<EncodedEvent> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if !self.replay_done {
+                match self.read_after(None).await {
+                    Ok(read) => self.replay_done = read < PAGE,
+                    Err(err) => return self.fail(&err),
+                }
+                continue;
+            }
+            match self.live.recv().await {
+                Ok(live) if live.id <= self.last => {}
+                Ok(live) => {
+                    // Entries between what we saw and what the reader read
+                    // after: read them from the history first.
+                    while live.prev > self.last {
+                        match self.read_after(Some(live.prev)).await {
+                            Ok(read) if read == PAGE => {}
+                            Ok(_) => self.last = live.prev,
+                            Err(err) => return self.fail(&err),
+                        }
+                    }
+                    self.last = live.id;
+                    self.pending.extend(live.event);
+                }
+                Err(RecvError::Lagged(_)) => {
+                    self.counters.slow_disconnect();
+                    return None;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn fail(&self, err: &RedisError) -> Option<EncodedEvent> {
+        tracing::warn!(key = %self.key, error = %err, "broadcast: reading the history failed; ending the subscription");
+        None
+    }
+
+    pub(super) async fn newest(&mut self) -> RedisResult<StreamKey> {
+        newest(&mut self.conn, &self.key).await
+    }
+
+    /// Whether the stream holds `id`, written in `generation`.
+    pub(super) async fn exists(
+        &mut self,
+        generation: Generation,
+        id: StreamKey,
+    ) -> RedisResult<bool> {
+        let id = id.to_string();
+        let reply: StreamRangeReply = self.conn.xrange_count(&self.key, &id, &id, 1).await?;
+        Ok(reply
+            .ids
+            .first()
+            .is_some_and(|entry| self::generation(entry) == Some(generation)))
+    }
+
+    /// Queues up to a page of entries after `last` (up to `end`), moving
+    /// `last`; returns how many entries were read.
+    pub(super) async fn read_after(&mut self, end: Option<StreamKey>) -> RedisResult<usize> {
+        let start = format!("({}", self.last);
+        let end = end.map_or_else(|| "+".to_owned(), |end| end.to_string());
+        let reply: StreamRangeReply = self.conn.xrange_count(&self.key, start, end, PAGE).await?;
+        let read = reply.ids.len();
+        for (id, event) in reply.ids.into_iter().filter_map(entry) {
+            self.last = id;
+            self.pending.extend(event);
+        }
+        Ok(read)
+    }
+}

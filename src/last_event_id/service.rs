@@ -1,0 +1,143 @@
+//! The service and future of `LastEventIdLayer`.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower::Service;
+
+use crate::util::answer::{text_answer, AnswerBody};
+
+use super::{extract::ReadByLayer, LastEventIdLayer, LastEventIdRejection};
+
+/// The service made by [`LastEventIdLayer`].
+#[derive(Debug, Clone)]
+pub struct LastEventIdService<S> {
+    inner: S,
+    // Shared: axum clones a route's service once per connection. `None`:
+    // no rules of its own (an `SseLayer` not given any); an outer layer's
+    // rules, or the default ones, apply.
+    layer: Option<Arc<LastEventIdLayer>>,
+}
+
+impl<S> LastEventIdService<S> {
+    pub(crate) fn new(inner: S, layer: Option<LastEventIdLayer>) -> Self {
+        Self {
+            inner,
+            layer: layer.map(Arc::new),
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LastEventIdService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<AnswerBody<ResBody>>;
+    type Error = S::Error;
+    type Future = LastEventIdFuture<S::Future, ResBody>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let Some(layer) = &self.layer else {
+            return LastEventIdFuture {
+                kind: FutureKind::Inner {
+                    inner: self.inner.call(request),
+                },
+            };
+        };
+        // An inner layer, called later, replaces what this one read: the
+        // rules closest to the handler win.
+        let id = match layer.read(request.headers(), request.uri()) {
+            Ok(id) => id,
+            Err(invalid) if layer.reject_invalid => {
+                let rejection = LastEventIdRejection::Invalid(invalid);
+                tracing::debug!(%rejection, "request refused");
+                let answer = text_answer(rejection.status(), rejection.body_text());
+                return LastEventIdFuture {
+                    kind: FutureKind::Answered {
+                        answer: Some(answer),
+                    },
+                };
+            }
+            Err(invalid) => {
+                tracing::debug!(%invalid, "Last-Event-ID ignored");
+                None
+            }
+        };
+        request.extensions_mut().insert(ReadByLayer(id));
+        LastEventIdFuture {
+            kind: FutureKind::Inner {
+                inner: self.inner.call(request),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`LastEventIdService`].
+    pub struct LastEventIdFuture<F, B> {
+        #[pin]
+        kind: FutureKind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = FutureKindProj]
+    enum FutureKind<F, B> {
+        Inner { #[pin] inner: F },
+        Answered { answer: Option<Response<AnswerBody<B>>> },
+    }
+}
+
+impl<F, B> fmt::Debug for LastEventIdFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let answered = matches!(self.kind, FutureKind::Answered { .. });
+        f.debug_struct("LastEventIdFuture")
+            .field("answered", &answered)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for LastEventIdFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<AnswerBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            FutureKindProj::Inner { inner } => inner
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(AnswerBody::inner))),
+            FutureKindProj::Answered { answer } => Poll::Ready(Ok(answer
+                .take()
+                .expect("LastEventIdFuture polled after completion"))),
+        }
+    }
+}
