@@ -147,7 +147,7 @@ async fn main() {
 
     let listener = support::bind().await;
     tracing::info!("feed demo on http://{}/", listener.local_addr().unwrap());
-    axum::serve(listener, app)
+    axum_sse::serve(listener, app)
         .with_graceful_shutdown(async move {
             support::shutdown_signal().await;
             let _ = stop.send(true);

@@ -226,7 +226,7 @@ async fn main() {
         "relaying {upstream} on http://{}/relay",
         listener.local_addr().unwrap()
     );
-    axum::serve(listener, app(upstream))
+    axum_sse::serve(listener, app(upstream))
         .with_graceful_shutdown(support::shutdown_signal())
         .await
         .expect("server error");

@@ -64,6 +64,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+mod macros;
+
 mod body;
 pub mod broadcast;
 #[doc = include_str!("docs/cookbook.md")]
@@ -77,6 +80,7 @@ pub mod last_event_id;
 pub mod layer;
 pub mod limit;
 pub mod retry;
+pub mod serve;
 pub mod shutdown;
 pub mod stats;
 pub mod stream_service;
@@ -104,6 +108,7 @@ pub use crate::{
     layer::{SseLayer, SseLayerBuilder},
     limit::{ClientKey, StreamLimitLayer},
     retry::{RetryBody, RetryLayer},
+    serve::{serve, Serve, ServeFuture},
     shutdown::{ShutdownLayer, SseShutdown},
     stats::{CloseReason, SseStats, SseStatsSnapshot},
     time_limit::{TimeLimitBody, TimeLimitLayer},

@@ -173,20 +173,7 @@ impl<S, W> EventStreamService<S, W> {
         }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, W, ReqBody, ResBody> Service<Request<ReqBody>> for EventStreamService<S, W>
@@ -196,7 +183,7 @@ where
 {
     type Response = Response<W::Body<ResBody>>;
     type Error = S::Error;
-    type Future = EventStreamFuture<S::Future, W>;
+    type Future = ResponseFuture<S::Future, W>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -209,7 +196,7 @@ where
             && crate::layer::record(request.extensions(), |settings| {
                 self.wrapper.record(settings);
             });
-        EventStreamFuture {
+        ResponseFuture {
             inner: self.inner.call(request),
             wrapper: Some((!recorded).then(|| Arc::clone(&self.wrapper))),
         }
@@ -219,7 +206,7 @@ where
 pin_project! {
     /// The response future of [`EventStreamService`].
     #[derive(Debug)]
-    pub struct EventStreamFuture<F, W> {
+    pub struct ResponseFuture<F, W> {
         #[pin]
         inner: F,
         // `Some(None)`: the setting was recorded for an `SseLayer` to apply.
@@ -227,7 +214,7 @@ pin_project! {
     }
 }
 
-impl<F, W, B, E> Future for EventStreamFuture<F, W>
+impl<F, W, B, E> Future for ResponseFuture<F, W>
 where
     F: Future<Output = Result<Response<B>, E>>,
     W: WrapEventStream,
@@ -240,7 +227,7 @@ where
         let wrapper = this
             .wrapper
             .take()
-            .expect("EventStreamFuture polled after completion");
+            .expect("ResponseFuture polled after completion");
         Poll::Ready(Ok(match wrapper {
             Some(wrapper) => wrapper.wrap_response(response),
             None => response.map(W::pass_through),

@@ -2,7 +2,7 @@
 //! environment, binding to loopback, stopping on Ctrl-C or SIGTERM.
 #![allow(dead_code)] // each example uses part of it
 
-use std::{env, future::IntoFuture, str::FromStr, time::Duration};
+use std::{env, str::FromStr, time::Duration};
 
 use axum::Router;
 use axum_sse::SseShutdown;
@@ -57,25 +57,16 @@ pub async fn shutdown_signal() {
 /// until its socket gives up.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// Serves `app` until Ctrl-C or SIGTERM. Then `shutdown` ends every open
-/// event stream (each client gets the farewell event, and new requests a
-/// `503`), so the graceful shutdown completes at once; after [`GRACE`] the
-/// server stops anyway.
+/// Serves `app` with [`axum_sse::serve`] until Ctrl-C or SIGTERM. Then
+/// `shutdown` ends every open event stream (each client gets the farewell
+/// event, and new requests a `503`), so the graceful shutdown completes at
+/// once; connections still open after [`GRACE`] are closed.
 pub async fn serve_until_signal(listener: TcpListener, app: Router, shutdown: SseShutdown) {
-    let trigger = shutdown.clone();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            trigger.trigger();
-        })
-        .into_future();
-    let grace_over = async {
-        shutdown.triggered().await;
-        tokio::time::sleep(GRACE).await;
-    };
-    tokio::select! {
-        served = server => served.expect("server error"),
-        () = grace_over => tracing::warn!("connections still open after {GRACE:?}; stopping anyway"),
-    }
+    axum_sse::serve(listener, app)
+        .shutdown(shutdown)
+        .with_graceful_shutdown(shutdown_signal())
+        .shutdown_timeout(GRACE)
+        .await
+        .expect("server error");
     tracing::info!("stopped");
 }

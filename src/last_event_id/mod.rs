@@ -54,7 +54,7 @@ pub(crate) use self::extract::last_event_id;
 pub use self::{
     extract::LastEventIdRejection,
     layer::LastEventIdLayer,
-    service::{LastEventIdFuture, LastEventIdService},
+    service::{LastEventIdService, ResponseFuture},
 };
 
 /// The request header a reconnecting client sends.

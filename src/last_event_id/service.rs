@@ -34,20 +34,7 @@ impl<S> LastEventIdService<S> {
         }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for LastEventIdService<S>
@@ -56,7 +43,7 @@ where
 {
     type Response = Response<AnswerBody<ResBody>>;
     type Error = S::Error;
-    type Future = LastEventIdFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -65,7 +52,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let Some(layer) = &self.layer else {
-            return LastEventIdFuture {
+            return ResponseFuture {
                 kind: FutureKind::Inner {
                     inner: self.inner.call(request),
                 },
@@ -79,7 +66,7 @@ where
                 let rejection = LastEventIdRejection::Invalid(invalid);
                 tracing::debug!(%rejection, "request refused");
                 let answer = text_answer(rejection.status(), rejection.body_text());
-                return LastEventIdFuture {
+                return ResponseFuture {
                     kind: FutureKind::Answered {
                         answer: Some(answer),
                     },
@@ -91,7 +78,7 @@ where
             }
         };
         request.extensions_mut().insert(ReadByLayer(id));
-        LastEventIdFuture {
+        ResponseFuture {
             kind: FutureKind::Inner {
                 inner: self.inner.call(request),
             },
@@ -101,7 +88,7 @@ where
 
 pin_project! {
     /// The response future of [`LastEventIdService`].
-    pub struct LastEventIdFuture<F, B> {
+    pub struct ResponseFuture<F, B> {
         #[pin]
         kind: FutureKind<F, B>,
     }
@@ -115,16 +102,16 @@ pin_project! {
     }
 }
 
-impl<F, B> fmt::Debug for LastEventIdFuture<F, B> {
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let answered = matches!(self.kind, FutureKind::Answered { .. });
-        f.debug_struct("LastEventIdFuture")
+        f.debug_struct("ResponseFuture")
             .field("answered", &answered)
             .finish()
     }
 }
 
-impl<F, B, E> Future for LastEventIdFuture<F, B>
+impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
@@ -137,7 +124,7 @@ where
                 .map(|result| result.map(|response| response.map(AnswerBody::inner))),
             FutureKindProj::Answered { answer } => Poll::Ready(Ok(answer
                 .take()
-                .expect("LastEventIdFuture polled after completion"))),
+                .expect("ResponseFuture polled after completion"))),
         }
     }
 }

@@ -178,8 +178,8 @@ mod tests {
         assert_send_sync::<crate::limit::StreamLimitBody<String>>();
         assert_send_sync::<crate::shutdown::ShutdownBody<String>>();
         assert_send::<crate::shutdown::ShutdownBody<Body>>();
-        assert_send::<crate::limit::StreamLimitFuture<Handler, Body>>();
-        assert_send::<crate::shutdown::ShutdownFuture<Handler, Body>>();
+        assert_send::<crate::limit::ResponseFuture<Handler, Body>>();
+        assert_send::<crate::shutdown::ResponseFuture<Handler, Body>>();
         assert_send::<ResponseFuture<Handler>>();
         assert_send::<ResponseBody<Handler, Body>>();
         assert_send_sync::<SseLayer>();

@@ -13,7 +13,7 @@ use crate::{util::answer::AnswerBody, util::headers};
 
 pin_project! {
     /// The response future of [`StreamLimitService`].
-    pub struct StreamLimitFuture<F, B> {
+    pub struct ResponseFuture<F, B> {
         #[pin]
         kind: Kind<F, B>,
     }
@@ -27,7 +27,7 @@ pin_project! {
     }
 }
 
-impl<F, B> StreamLimitFuture<F, B> {
+impl<F, B> ResponseFuture<F, B> {
     pub(super) fn inner(inner: F, permit: Option<StreamPermit>) -> Self {
         Self {
             kind: Kind::Inner { inner, permit },
@@ -43,7 +43,7 @@ impl<F, B> StreamLimitFuture<F, B> {
     }
 }
 
-impl<F, B, E> Future for StreamLimitFuture<F, B>
+impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
@@ -64,15 +64,15 @@ where
             }
             KindProj::Refused { answer } => Poll::Ready(Ok(answer
                 .take()
-                .expect("StreamLimitFuture polled after completion"))),
+                .expect("ResponseFuture polled after completion"))),
         }
     }
 }
 
-impl<F, B> fmt::Debug for StreamLimitFuture<F, B> {
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let refused = matches!(self.kind, Kind::Refused { .. });
-        f.debug_struct("StreamLimitFuture")
+        f.debug_struct("ResponseFuture")
             .field("refused", &refused)
             .finish()
     }

@@ -73,6 +73,6 @@ mod service;
 
 pub(crate) use self::layer::StreamPermit;
 pub use self::{
-    body::StreamLimitBody, future::StreamLimitFuture, key::ClientKey, layer::StreamLimitLayer,
+    body::StreamLimitBody, future::ResponseFuture, key::ClientKey, layer::StreamLimitLayer,
     service::StreamLimitService,
 };

@@ -6,7 +6,7 @@ use std::{
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
-use super::{StreamLimitBody, StreamLimitFuture, StreamLimitLayer};
+use super::{ResponseFuture, StreamLimitBody, StreamLimitLayer};
 use crate::util::answer::retry_later;
 
 /// The service made by [`StreamLimitLayer`].
@@ -25,20 +25,7 @@ impl<S> StreamLimitService<S> {
         }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StreamLimitService<S>
@@ -47,7 +34,7 @@ where
 {
     type Response = Response<StreamLimitBody<ResBody>>;
     type Error = S::Error;
-    type Future = StreamLimitFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -56,7 +43,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let Some(limit) = &self.limit else {
-            return StreamLimitFuture::inner(self.inner.call(request), None);
+            return ResponseFuture::inner(self.inner.call(request), None);
         };
         let (parts, body) = request.into_parts();
         let admitted = limit.admit(&parts);
@@ -70,7 +57,7 @@ where
                 crate::layer::record(request.extensions(), |settings| {
                     settings.permits.extend(permit.take());
                 });
-                StreamLimitFuture::inner(self.inner.call(request), permit)
+                ResponseFuture::inner(self.inner.call(request), permit)
             }
             Err(refusal) => {
                 tracing::debug!(refusal, "request refused by a stream limit");
@@ -79,7 +66,7 @@ where
                 }
                 let answer =
                     retry_later(StatusCode::TOO_MANY_REQUESTS, refusal, &limit.retry_after);
-                StreamLimitFuture::refused(answer.map(|body| StreamLimitBody::new(body, None)))
+                ResponseFuture::refused(answer.map(|body| StreamLimitBody::new(body, None)))
             }
         }
     }

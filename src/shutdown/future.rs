@@ -13,7 +13,7 @@ use crate::{stats::record_of, util::answer::AnswerBody, util::headers};
 
 pin_project! {
     /// The response future of [`ShutdownService`].
-    pub struct ShutdownFuture<F, B> {
+    pub struct ResponseFuture<F, B> {
         #[pin]
         kind: Kind<F, B>,
     }
@@ -27,7 +27,7 @@ pin_project! {
     }
 }
 
-impl<F, B> ShutdownFuture<F, B> {
+impl<F, B> ResponseFuture<F, B> {
     pub(super) fn inner(inner: F, watch: Option<Watch>) -> Self {
         Self {
             kind: Kind::Inner { inner, watch },
@@ -43,7 +43,7 @@ impl<F, B> ShutdownFuture<F, B> {
     }
 }
 
-impl<F, B, E> Future for ShutdownFuture<F, B>
+impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
@@ -68,15 +68,15 @@ where
             }
             KindProj::Answered { answer } => Poll::Ready(Ok(answer
                 .take()
-                .expect("ShutdownFuture polled after completion"))),
+                .expect("ResponseFuture polled after completion"))),
         }
     }
 }
 
-impl<F, B> fmt::Debug for ShutdownFuture<F, B> {
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let refused = matches!(self.kind, Kind::Answered { .. });
-        f.debug_struct("ShutdownFuture")
+        f.debug_struct("ResponseFuture")
             .field("refused", &refused)
             .finish()
     }

@@ -78,6 +78,6 @@ mod service;
 
 pub(crate) use self::body::Watch;
 pub use self::{
-    body::ShutdownBody, future::ShutdownFuture, handle::SseShutdown, layer::ShutdownLayer,
+    body::ShutdownBody, future::ResponseFuture, handle::SseShutdown, layer::ShutdownLayer,
     service::ShutdownService,
 };

@@ -6,7 +6,7 @@ use std::{
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
-use super::{body::Watch, ShutdownBody, ShutdownFuture, ShutdownLayer};
+use super::{body::Watch, ResponseFuture, ShutdownBody, ShutdownLayer};
 use crate::util::answer::retry_later;
 
 /// The service made by [`ShutdownLayer`].
@@ -25,20 +25,7 @@ impl<S> ShutdownService<S> {
         }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ShutdownService<S>
@@ -47,7 +34,7 @@ where
 {
     type Response = Response<ShutdownBody<ResBody>>;
     type Error = S::Error;
-    type Future = ShutdownFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S::Future, ResBody>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -56,7 +43,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let Some(layer) = &self.layer else {
-            return ShutdownFuture::inner(self.inner.call(request), None);
+            return ResponseFuture::inner(self.inner.call(request), None);
         };
         if layer.shutdown.is_triggered() {
             tracing::debug!("request refused: shutting down");
@@ -68,7 +55,7 @@ where
                 "the server is shutting down",
                 &layer.retry_after,
             );
-            return ShutdownFuture::refused(answer.map(ShutdownBody::pass_through));
+            return ResponseFuture::refused(answer.map(ShutdownBody::pass_through));
         }
         let watch = Watch {
             shutdown: layer.shutdown.clone(),
@@ -80,6 +67,6 @@ where
         crate::layer::record(request.extensions(), |settings| {
             settings.shutdowns.push(watch.clone());
         });
-        ShutdownFuture::inner(self.inner.call(request), Some(watch))
+        ResponseFuture::inner(self.inner.call(request), Some(watch))
     }
 }

@@ -9,6 +9,7 @@
 //! | the service's future drives the handler until it answers or a writer starts the stream | `future.rs` |
 //! | the writer encodes nothing (events are bytes already) and pushes them | `mod.rs` (`SseWriter`) |
 //! | into one bounded byte buffer per stream (backpressure, send timeout) | `queue.rs` |
+//! | a push from the handler its body is polling wakes no one | `inline.rs` |
 //! | the response body takes everything queued as one frame, and keeps polling the handler inline | `body.rs` |
 //! | why a send failed | `error.rs` |
 
@@ -16,6 +17,7 @@ pub(crate) mod body;
 mod error;
 pub(crate) mod extract;
 pub(crate) mod future;
+mod inline;
 pub(crate) mod queue;
 pub(crate) mod service;
 mod slot;

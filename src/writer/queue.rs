@@ -12,7 +12,6 @@
 //! polls it again as soon as it took the queue.
 
 use std::{
-    cell::Cell,
     sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll, Waker},
     time::Duration,
@@ -21,6 +20,7 @@ use std::{
 use bytes::Bytes;
 use tokio::{sync::Notify, time::Instant};
 
+use super::inline;
 use crate::util::frame_buffer::FrameBuffer;
 
 /// How much a queue may hold before writers wait, and for how long they
@@ -163,9 +163,7 @@ impl Queue {
     /// Whether this thread's body is polling the handler that writes to
     /// this queue (the push comes from the handler itself).
     pub(crate) fn polled_inline_here(&self) -> bool {
-        POLLED_INLINE
-            .try_with(|polled| polled.get() == self.address())
-            .unwrap_or(false)
+        inline::is_polled_here(self.address())
     }
 
     fn address(&self) -> usize {
@@ -292,38 +290,12 @@ pub(crate) enum Taken {
 #[derive(Debug)]
 pub(crate) struct QueueReader(pub(crate) Arc<Queue>);
 
-thread_local! {
-    /// The queue whose handler this thread's body is polling, by address.
-    static POLLED_INLINE: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Marks a queue's handler as polled by its body on this thread, until
-/// dropped (unwinding included).
-struct InlinePoll {
-    previous: usize,
-}
-
-impl InlinePoll {
-    fn enter(queue: &Queue) -> Self {
-        let previous = POLLED_INLINE
-            .try_with(|polled| polled.replace(queue.address()))
-            .unwrap_or(0);
-        Self { previous }
-    }
-}
-
-impl Drop for InlinePoll {
-    fn drop(&mut self) {
-        let _ = POLLED_INLINE.try_with(|polled| polled.set(self.previous));
-    }
-}
-
 impl QueueReader {
     /// Runs `poll`, the body polling the handler that writes to this queue:
     /// the handler's pushes wake no one and wait without a waker or timer
     /// (see [`Queue::push_inline`]).
     pub(crate) fn poll_inline<R>(&self, poll: impl FnOnce() -> R) -> R {
-        let _inline = InlinePoll::enter(&self.0);
+        let _inline = inline::InlinePoll::enter(self.0.address());
         poll()
     }
 

@@ -9,7 +9,12 @@
 //! ```text
 //! cargo build --release --manifest-path benches/server/Cargo.toml
 //! benches/server/target/release/bench_server --port 3000 [--stream-api] [--push-sub]
+//!     [--http1-only] [--axum-serve]
 //! ```
+//!
+//! Served with `axum_sse::serve` (HTTP/1.1 and h2c; `--http1-only`: HTTP/1.1
+//! only; `--axum-serve`: through `axum::serve` with `TCP_NODELAY`, as
+//! before, for comparison).
 //!
 //! - `GET /stream?n=N&size=B`: N `tick` events through the `SseWriter` push
 //!   API (`--stream-api`: through `SseBody` over a stream instead).
@@ -36,7 +41,7 @@ use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},
     routing::{get, post},
-    serve::{Listener, ListenerExt},
+    serve::ListenerExt,
     Router,
 };
 use axum_sse::{EncodedEvent, Event, SseBody, SseError, SseLayer, SseWriter};
@@ -178,7 +183,8 @@ async fn main() {
         published: broadcast::channel(capacity).0,
     };
     // The layer wraps the streaming routes only: every route it wraps
-    // carries a copy of its stack, cloned with the router per connection.
+    // carries a copy of its stack (which `axum::serve` would clone with the
+    // router for every connection; `axum_sse::serve` shares one router).
     let subscribe = if flag("--push-sub") {
         get(subscribe_push)
     } else {
@@ -198,13 +204,21 @@ async fn main() {
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port()))
         .await
-        .expect("bind 127.0.0.1")
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        .expect("bind 127.0.0.1");
     eprintln!(
         "bench_server listening on {}",
         listener.local_addr().unwrap()
     );
-    axum::serve(listener, app).await.expect("server error");
+    if flag("--axum-serve") {
+        // The way before `axum_sse::serve`, for comparison.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app).await.expect("server error");
+        return;
+    }
+    axum_sse::serve(listener, app)
+        .http2(!flag("--http1-only"))
+        .await
+        .expect("server error");
 }
