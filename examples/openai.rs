@@ -46,6 +46,10 @@
 //! is answered `500` with the error as JSON. A request the server cannot
 //! read is answered `400` in OpenAI's error shape, before any stream starts.
 //!
+//! Ctrl-C (or SIGTERM) ends every open stream with an error in that shape
+//! (`code: "server_shutdown"`), so no client takes a cut reply for a whole
+//! one, and the server stops at once.
+//!
 //! Environment: `PORT` (3000), `TOKEN_DELAY_MS` (40, the pause before each
 //! token), `HEARTBEAT_MS` (15000, the idle time before a heartbeat comment).
 
@@ -220,6 +224,8 @@ fn bad_request(message: &str) -> Response {
     let body = json!({ "error": error_object("invalid_request_error", None, message) });
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
+
+const SHUTDOWN_MESSAGE: &str = "The server is restarting; retry the request.";
 
 const FAIL_MESSAGE: &str = "The model failed mid-reply, as the prompt asked.";
 
@@ -599,6 +605,12 @@ async fn main() {
                 .retry(Duration::from_millis(3000))
                 .last_event_id(LastEventIdLayer::new())
                 .shutdown(shutdown.clone())
+                // A reply cut by a restart must not look finished: OpenAI's
+                // error shape makes the SDKs raise instead.
+                .farewell(Event::new().data(
+                    json!({ "error": error_object("server_error", Some("server_shutdown"), SHUTDOWN_MESSAGE) })
+                        .to_string(),
+                ))
                 .build(),
         );
 
