@@ -13,6 +13,19 @@
 //! after N; one that already saw `done` gets `204 No Content`, which tells a
 //! browser's `EventSource` to stop reconnecting.
 //!
+//! `POST /api/chat` streams the same reply to the Vercel AI SDK (`useChat`,
+//! `DefaultChatTransport`) in its UI message stream protocol: header
+//! `x-vercel-ai-ui-message-stream: v1`, one JSON part per event (`start`,
+//! `text-start`, `text-delta`…, `text-end`, `finish`), then `data: [DONE]`.
+//! The prompt is the text of the last user message of the request's
+//! `messages`; one that contains `please fail` gets an `error` part after
+//! three tokens instead of the rest.
+//!
+//! ```text
+//! curl -N http://127.0.0.1:3000/api/chat -H 'content-type: application/json' \
+//!   -d '{"id":"c1","messages":[{"id":"m1","role":"user","parts":[{"type":"text","text":"hi"}]}]}'
+//! ```
+//!
 //! Ctrl-C (or SIGTERM) ends every open stream with `event: shutdown`, and
 //! the server stops at once.
 //!
@@ -25,13 +38,15 @@ use std::time::Duration;
 
 use axum::{
     extract::{Query, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode},
+    middleware::map_response,
     response::{Html, IntoResponse, Response},
-    routing::get,
-    Router,
+    routing::{get, post},
+    Json, Router,
 };
 use axum_sse::{Event, LastEventIdLayer, SseError, SseLayer, SseShutdown, SseWriter};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -102,25 +117,111 @@ async fn chat(
     Ok(().into_response())
 }
 
+/// The AI SDK's chat request: `{ id, messages: [{ id, role, parts }], trigger, .. }`.
+#[derive(Deserialize)]
+struct UiChatRequest {
+    /// The chat's id.
+    #[serde(default)]
+    id: String,
+    messages: Vec<UiMessage>,
+}
+
+#[derive(Deserialize)]
+struct UiMessage {
+    role: String,
+    #[serde(default)]
+    parts: Vec<UiPart>,
+}
+
+#[derive(Deserialize)]
+struct UiPart {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+/// `POST /api/chat`: the reply as a Vercel AI SDK UI message stream.
+async fn ai_sdk_chat(
+    State(token_delay): State<Duration>,
+    mut sse: SseWriter,
+    Json(request): Json<UiChatRequest>,
+) -> Result<Response, SseError> {
+    let prompt: String = request
+        .messages
+        .iter()
+        .rev()
+        .find(|message| message.role == "user")
+        .map(|message| {
+            let texts = message.parts.iter().filter(|part| part.kind == "text");
+            texts.filter_map(|part| part.text.as_deref()).collect()
+        })
+        .unwrap_or_default();
+    // Each part is one `data:` JSON event; the protocol uses no other field.
+    let part = |value: serde_json::Value| Event::new().json(&value);
+
+    // The assistant message's id: one per chat and turn.
+    let message_id = format!("{}-{}", request.id, request.messages.len());
+    sse.send(part(json!({ "type": "start", "messageId": message_id }))?)
+        .await?;
+    sse.send(part(json!({ "type": "start-step" }))?).await?;
+    sse.send(part(json!({ "type": "text-start", "id": "text-1" }))?)
+        .await?;
+    for (index, token) in reply(&prompt).iter().enumerate() {
+        tokio::time::sleep(token_delay).await;
+        if index == 3 && prompt.contains("please fail") {
+            // An error part; the client's `onError` gets `errorText`.
+            let error =
+                json!({ "type": "error", "errorText": "The reply failed, as the prompt asked." });
+            sse.send(part(error)?).await?;
+            sse.send(Event::new().data("[DONE]")).await?;
+            return Ok(().into_response());
+        }
+        let delta = json!({ "type": "text-delta", "id": "text-1", "delta": token });
+        sse.send(part(delta)?).await?;
+    }
+    sse.send(part(json!({ "type": "text-end", "id": "text-1" }))?)
+        .await?;
+    sse.send(part(json!({ "type": "finish-step" }))?).await?;
+    sse.send(part(json!({ "type": "finish", "finishReason": "stop" }))?)
+        .await?;
+    sse.send(Event::new().data("[DONE]")).await?;
+    Ok(().into_response())
+}
+
+/// Marks a response as a UI message stream, as the AI SDK's own servers do.
+async fn ui_message_stream_header(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        "x-vercel-ai-ui-message-stream",
+        HeaderValue::from_static("v1"),
+    );
+    response
+}
+
 #[tokio::main]
 async fn main() {
     support::init_logging();
     let token_delay = Duration::from_millis(support::env_or("TOKEN_DELAY_MS", 40));
 
     let shutdown = SseShutdown::new();
+    let sse = SseLayer::builder()
+        .heartbeat(Duration::from_secs(15))
+        .retry(Duration::from_millis(3000))
+        .last_event_id(LastEventIdLayer::new().query_param("lastEventId"))
+        .shutdown(shutdown.clone())
+        .farewell(Event::new().event("shutdown").data("server restarting"))
+        .build();
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/chat", get(chat))
-        .with_state(token_delay)
-        .layer(
-            SseLayer::builder()
-                .heartbeat(Duration::from_secs(15))
-                .retry(Duration::from_millis(3000))
-                .last_event_id(LastEventIdLayer::new().query_param("lastEventId"))
-                .shutdown(shutdown.clone())
-                .farewell(Event::new().event("shutdown").data("server restarting"))
-                .build(),
-        );
+        .route("/chat", get(chat).layer(sse.clone()))
+        // The SSE layer answers as soon as the stream starts, so a header of
+        // this route's own is added by a layer outside it.
+        .route(
+            "/api/chat",
+            post(ai_sdk_chat)
+                .layer(sse)
+                .layer(map_response(ui_message_stream_header)),
+        )
+        .with_state(token_delay);
 
     let listener = support::bind().await;
     tracing::info!("chat demo on http://{}/", listener.local_addr().unwrap());

@@ -1,6 +1,12 @@
 // Shared helpers for the client end-to-end tests.
 
 export const BASE = (process.env.BASE || 'http://127.0.0.1:3000').replace(/\/+$/, '');
+/** Where examples/openai.rs listens. */
+export const OPENAI_BASE = (process.env.OPENAI_BASE || 'http://127.0.0.1:3000').replace(/\/+$/, '');
+/** What examples/openai.rs answers to `prompt`. */
+export const openaiReply = (prompt) => `You said: ${prompt}`;
+/** The message of the error that a prompt with `please fail` gets from examples/openai.rs. */
+export const OPENAI_FAIL_MESSAGE = 'The model failed mid-reply, as the prompt asked.';
 export const TEST_TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS || 20000);
 
 /** Minimal SSE parser (WHATWG rules, enough for the chat contract). */

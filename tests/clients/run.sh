@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
-# Real-client end-to-end tests of `examples/chat.rs`: builds and starts the
-# example on a free port, then runs Chromium (playwright-core), the npm
-# `eventsource` client and curl against it.
+# Real-client end-to-end tests of `examples/chat.rs` and `examples/openai.rs`:
+# builds and starts both examples on free ports, then runs against them
+# Chromium (playwright-core), the npm `eventsource` client, curl, the AI SDK
+# (`ai`), the `openai` SDKs for Node and Python, `langchain-openai` and
+# `@microsoft/fetch-event-source`.
 #
-#   bash tests/clients/run.sh                       # build + start the example
-#   BASE=http://127.0.0.1:3000 bash tests/clients/run.sh   # use a running server
+#   bash tests/clients/run.sh                       # build + start the examples
+#   BASE=http://127.0.0.1:3000 OPENAI_BASE=http://127.0.0.1:3001 \
+#     bash tests/clients/run.sh                     # use running servers
 #
-# Needs: node >= 20, curl, /usr/bin/chromium (or CHROMIUM=...), and
-# `npm ci` in tests/clients (done here if node_modules is missing).
+# The openai example runs with HEARTBEAT_MS=50 and a longer TOKEN_DELAY_MS
+# (OPENAI_TOKEN_DELAY_MS, default 80), so heartbeats fire between every two
+# tokens of every reply.
+#
+# Needs: node >= 20, curl, python3, /usr/bin/chromium (or CHROMIUM=...),
+# `npm ci` in tests/clients and the venv tests/clients/.venv from
+# requirements.txt (both done here if missing; .ci/clients.sh keeps them
+# current).
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 LOG_DIR="$(mktemp -d)"
-SERVER_PID=""
+SERVER_PIDS=()
+SERVER_NAMES=()
 
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-  fi
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    fi
+  done
   rm -rf "$LOG_DIR"
 }
 trap cleanup EXIT
@@ -28,30 +41,56 @@ trap 'exit 130' INT TERM
 
 die() { echo "clients: $*" >&2; exit 1; }
 
-if [ ! -d "$HERE/node_modules/playwright-core" ] || [ ! -d "$HERE/node_modules/eventsource" ]; then
+if [ ! -d "$HERE/node_modules/playwright-core" ] || [ ! -d "$HERE/node_modules/openai" ]; then
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >"$LOG_DIR/npm.log" 2>&1) \
     || { cat "$LOG_DIR/npm.log" >&2; die "npm ci in tests/clients failed"; }
 fi
+PYTHON="$HERE/.venv/bin/python"
+if [ ! -x "$PYTHON" ]; then
+  { python3 -m venv "$HERE/.venv" \
+      && "$HERE/.venv/bin/pip" install --disable-pip-version-check --no-input -q -r "$HERE/requirements.txt" \
+      && cp "$HERE/requirements.txt" "$HERE/.venv/requirements.txt"; } >"$LOG_DIR/pip.log" 2>&1 \
+    || { cat "$LOG_DIR/pip.log" >&2; die "creating tests/clients/.venv from requirements.txt failed"; }
+fi
 
-if [ -z "${BASE:-}" ]; then
-  (cd "$ROOT" && cargo build --example chat >"$LOG_DIR/build.log" 2>&1) \
-    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --example chat failed"; }
-  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/chat"
-  [ -x "$BIN" ] || die "built example not found at $BIN"
-  PORT="$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
-  PORT="$PORT" TOKEN_DELAY_MS="${TOKEN_DELAY_MS:-20}" "$BIN" >"$LOG_DIR/server.log" 2>&1 &
-  SERVER_PID=$!
-  BASE="http://127.0.0.1:$PORT"
-  up=""
+# start_example NAME PROBE_PATH [VAR=VALUE...]: starts the built example NAME
+# on a free port with the given environment, waits until GET PROBE_PATH
+# answers 200, and sets STARTED_BASE.
+start_example() {
+  local name="$1" probe="$2"; shift 2
+  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/$name"
+  [ -x "$bin" ] || die "built example not found at $bin"
+  local port
+  port="$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
+  env PORT="$port" "$@" "$bin" >"$LOG_DIR/$name.log" 2>&1 &
+  local pid=$!
+  SERVER_PIDS+=("$pid")
+  SERVER_NAMES+=("$name")
+  STARTED_BASE="http://127.0.0.1:$port"
+  local code
   for _ in $(seq 150); do
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$LOG_DIR/server.log" >&2; die "chat example exited early"; }
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/" || true)"
-    [ "$code" = 200 ] && { up=1; break; }
+    kill -0 "$pid" 2>/dev/null || { cat "$LOG_DIR/$name.log" >&2; die "$name example exited early"; }
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$STARTED_BASE$probe" || true)"
+    [ "$code" = 200 ] && return 0
     sleep 0.2
   done
-  [ -n "$up" ] || { cat "$LOG_DIR/server.log" >&2; die "chat example did not answer GET / with 200 on $BASE within 30 s"; }
+  cat "$LOG_DIR/$name.log" >&2
+  die "$name example did not answer GET $probe with 200 on $STARTED_BASE within 30 s"
+}
+
+if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ]; then
+  (cd "$ROOT" && cargo build --example chat --example openai >"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --example chat --example openai failed"; }
 fi
-export BASE
+if [ -z "${BASE:-}" ]; then
+  start_example chat / TOKEN_DELAY_MS="${TOKEN_DELAY_MS:-20}"
+  BASE="$STARTED_BASE"
+fi
+if [ -z "${OPENAI_BASE:-}" ]; then
+  start_example openai /v1/models HEARTBEAT_MS=50 TOKEN_DELAY_MS="${OPENAI_TOKEN_DELAY_MS:-80}"
+  OPENAI_BASE="$STARTED_BASE"
+fi
+export BASE OPENAI_BASE
 
 total_pass=0
 total_fail=0
@@ -77,18 +116,26 @@ run() {
 run curl_resume bash "$HERE/curl_resume.sh"
 run node_eventsource node "$HERE/node_eventsource.mjs"
 run browser_chat node "$HERE/browser_chat.mjs"
+run node_ai_sdk node "$HERE/node_ai_sdk.mjs"
+run node_openai node "$HERE/node_openai.mjs"
+run node_fetch_event_source node "$HERE/node_fetch_event_source.mjs"
+run python_openai "$PYTHON" "$HERE/python_openai.py"
+run python_langchain "$PYTHON" "$HERE/python_langchain.py"
 
-if [ -n "$SERVER_PID" ] && ! kill -0 "$SERVER_PID" 2>/dev/null; then
-  wait "$SERVER_PID" 2>/dev/null
-  echo "clients: the chat example (pid $SERVER_PID) exited during the tests (status $?)"
-  total_fail=$((total_fail + 1))
-  failed_scripts+=("chat example died")
-fi
+for i in "${!SERVER_PIDS[@]}"; do
+  pid="${SERVER_PIDS[$i]}"
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null
+    echo "clients: the ${SERVER_NAMES[$i]} example (pid $pid) exited during the tests (status $?)"
+    total_fail=$((total_fail + 1))
+    failed_scripts+=("${SERVER_NAMES[$i]} example died")
+  fi
+done
 if [ "${#failed_scripts[@]}" -ne 0 ]; then
   echo "clients: failed: ${failed_scripts[*]}"
-  if [ -n "$SERVER_PID" ]; then
-    echo "--- chat example log (last 40 lines) ---"; tail -n 40 "$LOG_DIR/server.log"
-  fi
+  for name in "${SERVER_NAMES[@]}"; do
+    echo "--- $name example log (last 40 lines) ---"; tail -n 40 "$LOG_DIR/$name.log"
+  done
 fi
 echo "clients: $total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ] && [ "${#failed_scripts[@]}" -eq 0 ]
