@@ -122,15 +122,29 @@ async fn quiet_writer(mut sse: SseWriter) {
     tokio::time::sleep(Duration::from_secs(20)).await;
 }
 
+/// `quiet_writer` under an `SseLayer` with a heartbeat, the retry advice
+/// and, if given, a shutdown with `farewell` triggered after `after` s.
+async fn quiet_writer_frames(shutdown: Option<(Event, u64)>) -> Vec<(u64, String)> {
+    let mut layer = SseLayer::builder()
+        .heartbeat(INTERVAL)
+        .retry(Duration::from_secs(3));
+    if let Some((farewell, after)) = shutdown {
+        let shutdown = SseShutdown::new();
+        layer = layer.shutdown(shutdown.clone()).farewell(farewell);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(after)).await;
+            shutdown.trigger();
+        });
+    }
+    let app = Router::new()
+        .route("/", get(quiet_writer))
+        .layer(layer.build());
+    frames(app, get_root(), Duration::from_secs(100)).await
+}
+
 #[tokio::test(start_paused = true)]
 async fn every_position_of_a_writer_stream_under_the_full_layer() {
-    let app = Router::new().route("/", get(quiet_writer)).layer(
-        SseLayer::builder()
-            .heartbeat(INTERVAL)
-            .retry(Duration::from_secs(3))
-            .build(),
-    );
-    let frames = frames(app, get_root(), Duration::from_secs(100)).await;
+    let frames = quiet_writer_frames(None).await;
     assert_eq!(
         frames,
         at(&[
@@ -146,20 +160,8 @@ async fn every_position_of_a_writer_stream_under_the_full_layer() {
 
 #[tokio::test(start_paused = true)]
 async fn a_farewell_after_a_heartbeat_joins_its_block() {
-    let shutdown = SseShutdown::new();
-    let app = Router::new().route("/", get(quiet_writer)).layer(
-        SseLayer::builder()
-            .heartbeat(INTERVAL)
-            .retry(Duration::from_secs(3))
-            .shutdown(shutdown.clone())
-            .farewell(Event::new().event("bye").data("restarting"))
-            .build(),
-    );
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(58)).await;
-        shutdown.trigger();
-    });
-    let frames = frames(app, get_root(), Duration::from_secs(100)).await;
+    let farewell = Event::new().event("bye").data("restarting");
+    let frames = quiet_writer_frames(Some((farewell, 58))).await;
     assert_eq!(
         frames,
         at(&[
@@ -176,20 +178,7 @@ async fn a_farewell_after_a_heartbeat_joins_its_block() {
 
 #[tokio::test(start_paused = true)]
 async fn a_farewell_before_any_event_joins_the_heartbeats() {
-    let shutdown = SseShutdown::new();
-    let app = Router::new().route("/", get(quiet_writer)).layer(
-        SseLayer::builder()
-            .heartbeat(INTERVAL)
-            .retry(Duration::from_secs(3))
-            .shutdown(shutdown.clone())
-            .farewell(Event::new().event("bye").data(""))
-            .build(),
-    );
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(16)).await;
-        shutdown.trigger();
-    });
-    let frames = frames(app, get_root(), Duration::from_secs(100)).await;
+    let frames = quiet_writer_frames(Some((Event::new().event("bye").data(""), 16))).await;
     // No event of the stream carried the retry advice, so none went out.
     assert_eq!(frames, at(&[(15, ":\n"), (16, "event: bye\ndata:\n\n")]));
     assert_read_alike(&wire(&frames)).await;
