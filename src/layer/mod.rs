@@ -40,18 +40,22 @@
 //! [`SseWriter`]: crate::SseWriter
 
 mod builder;
+mod service;
 mod settings;
 
 pub use self::builder::SseLayerBuilder;
+pub use self::service::{ResponseBody, ResponseFuture, SseService};
 pub(crate) use self::settings::{record, Overrides, StreamSettings};
-pub use crate::writer::{body::ResponseBody, future::ResponseFuture, service::SseService};
 
 use tower::Layer;
 
 use crate::{
-    limit::StreamLimitService, shutdown::ShutdownService, stream_service::EventStreamService,
-    writer::queue::QueueLimits, HeartbeatLayer, LastEventIdLayer, LastEventIdService, RetryLayer,
-    ShutdownLayer, SseStats, StreamLimitLayer, TimeLimitLayer,
+    limit::StreamLimitService,
+    shutdown::ShutdownService,
+    stream_service::EventStreamService,
+    writer::{queue::QueueLimits, service::WriterService},
+    HeartbeatLayer, LastEventIdLayer, LastEventIdService, RetryLayer, ShutdownLayer, SseStats,
+    StreamLimitLayer, TimeLimitLayer,
 };
 
 /// Serves [`SseWriter`](crate::SseWriter) streams and sets the SSE headers on
@@ -123,37 +127,17 @@ impl Default for SseLayer {
     }
 }
 
-/// The stack an [`SseLayer`] puts around a service, outermost first:
-/// Last-Event-ID, shutdown, stream limits, retry, heartbeat, time limits
-/// (inside the heartbeat, so heartbeats are not activity), then the writer
-/// and headers. The retry, heartbeat and time-limit parts apply what a
-/// layer inside (or the handler) set for the stream in place of their own
-/// setting.
-pub type SseStack<S> = LastEventIdService<
-    ShutdownService<
-        StreamLimitService<
-            EventStreamService<
-                EventStreamService<
-                    EventStreamService<SseService<S>, Option<TimeLimitLayer>>,
-                    Option<HeartbeatLayer>,
-                >,
-                Option<RetryLayer>,
-            >,
-        >,
-    >,
->;
-
 impl<S> Layer<S> for SseLayer {
-    type Service = SseStack<S>;
+    type Service = SseService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let service = SseService::new(inner, self.limits, self.stats.clone());
+        let service = WriterService::new(inner, self.limits, self.stats.clone());
         let service = EventStreamService::new(service, self.time_limit);
         let service = EventStreamService::new(service, self.heartbeat.clone());
         let service = EventStreamService::new(service, self.retry.clone());
         let service = StreamLimitService::new(service, self.stream_limit.clone());
         let service = ShutdownService::new(service, self.shutdown.clone());
-        LastEventIdService::new(service, self.last_event_id.clone())
+        SseService::new(LastEventIdService::new(service, self.last_event_id.clone()))
     }
 }
 
@@ -180,7 +164,7 @@ mod tests {
         assert_send::<crate::shutdown::ShutdownBody<Body>>();
         assert_send::<crate::limit::ResponseFuture<Handler, Body>>();
         assert_send::<crate::shutdown::ResponseFuture<Handler, Body>>();
-        assert_send::<ResponseFuture<Handler>>();
+        assert_send::<ResponseFuture<Handler, Body>>();
         assert_send::<ResponseBody<Handler, Body>>();
         assert_send_sync::<SseLayer>();
         assert_send_sync::<crate::SseShutdown>();

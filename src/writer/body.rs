@@ -22,9 +22,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use crate::layer::StreamSettings;
 
 pin_project! {
-    /// The response body of [`SseService`](crate::layer::SseService): the handler's
+    /// The response body of [`WriterService`](super::service::WriterService): the handler's
     /// own body, passed through, or the event stream its writer feeds.
-    pub struct ResponseBody<F, B> {
+    pub(crate) struct WriterBody<F, B> {
         #[pin]
         kind: Kind<F, B>,
     }
@@ -40,7 +40,7 @@ pin_project! {
     }
 }
 
-impl<F, B> ResponseBody<F, B> {
+impl<F, B> WriterBody<F, B> {
     pub(crate) fn inner(
         body: B,
         record: Option<Arc<StreamRecord>>,
@@ -58,7 +58,7 @@ impl<F, B> ResponseBody<F, B> {
     }
 }
 
-impl<F, B, E> Body for ResponseBody<F, B>
+impl<F, B, E> Body for WriterBody<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body<Data = Bytes>,
@@ -117,13 +117,13 @@ where
     }
 }
 
-impl<F, B> fmt::Debug for ResponseBody<F, B> {
+impl<F, B> fmt::Debug for WriterBody<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
             Kind::Inner { .. } => "inner",
             Kind::Stream { .. } => "stream",
         };
-        f.debug_struct("ResponseBody").field("kind", &kind).finish()
+        f.debug_struct("WriterBody").field("kind", &kind).finish()
     }
 }
 
@@ -221,7 +221,7 @@ impl Held {
 
 // The cancellation futures of the shutdowns are not unwind-safe (tokio's
 // wait lists sit in cells), which would take `UnwindSafe` from every
-// `ResponseBody`. A panic cannot leave them half-updated for a later
+// `WriterBody`. A panic cannot leave them half-updated for a later
 // reader: each only ever reports that its shutdown was triggered.
 impl std::panic::UnwindSafe for Held {}
 impl std::panic::RefUnwindSafe for Held {}

@@ -8,7 +8,7 @@ use std::{
 
 use http::{Response, Version};
 
-use super::body::{report_late_answer, Held, ResponseBody, WriterStream};
+use super::body::{report_late_answer, Held, WriterBody, WriterStream};
 use crate::layer::Overrides;
 use crate::{
     stats::{SseStats, StreamRecord},
@@ -16,11 +16,11 @@ use crate::{
     writer::StreamSlot,
 };
 
-/// The response future of [`SseService`](crate::layer::SseService).
+/// The response future of [`WriterService`](super::service::WriterService).
 ///
 /// It drives the handler until the handler answers or a writer starts the
 /// stream; in the second case the handler goes on inside the response body.
-pub struct ResponseFuture<F> {
+pub(crate) struct WriterFuture<F> {
     // Boxed so that it can move into the body once the stream starts.
     handler: Option<Pin<Box<F>>>,
     slot: Arc<StreamSlot>,
@@ -28,7 +28,7 @@ pub struct ResponseFuture<F> {
     stats: SseStats,
 }
 
-impl<F> ResponseFuture<F> {
+impl<F> WriterFuture<F> {
     pub(crate) fn new(
         handler: F,
         slot: Arc<StreamSlot>,
@@ -43,7 +43,7 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    fn stream_response<B>(&self, handler: Option<Pin<Box<F>>>) -> Response<ResponseBody<F, B>> {
+    fn stream_response<B>(&self, handler: Option<Pin<Box<F>>>) -> Response<WriterBody<F, B>> {
         let reader = self
             .slot
             .take_reader()
@@ -51,7 +51,7 @@ impl<F> ResponseFuture<F> {
         let record = StreamRecord::open(&self.stats);
         let (overrides, held) = self.settings(true);
         let stream = WriterStream::new(handler, reader, Arc::clone(&record), held);
-        let mut response = Response::new(ResponseBody::stream(stream));
+        let mut response = Response::new(WriterBody::stream(stream));
         headers::insert_sse_headers(response.headers_mut(), Some(self.version));
         // For the layers around: time limits and shutdown say why it ends.
         response.extensions_mut().insert(record);
@@ -61,18 +61,18 @@ impl<F> ResponseFuture<F> {
         response
     }
 
-    fn pass_through<B>(&self, response: Response<B>) -> Response<ResponseBody<F, B>> {
+    fn pass_through<B>(&self, response: Response<B>) -> Response<WriterBody<F, B>> {
         if !headers::is_event_stream(response.headers()) {
             // Permits recorded by the limits inside are released now.
             drop(self.slot.take_settings());
-            return response.map(|body| ResponseBody::inner(body, None, None));
+            return response.map(|body| WriterBody::inner(body, None, None));
         }
         let record = StreamRecord::open(&self.stats);
         // The shutdowns inside watch the stream themselves: it passed
         // through them.
         let (overrides, held) = self.settings(false);
         let mut response =
-            response.map(|body| ResponseBody::inner(body, Some(Arc::clone(&record)), held));
+            response.map(|body| WriterBody::inner(body, Some(Arc::clone(&record)), held));
         headers::insert_sse_headers(response.headers_mut(), Some(self.version));
         response.extensions_mut().insert(record);
         if let Some(overrides) = overrides {
@@ -94,18 +94,18 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E> Future for WriterFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response<ResponseBody<F, B>>, E>;
+    type Output = Result<Response<WriterBody<F, B>>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let handler = this
             .handler
             .as_mut()
-            .expect("ResponseFuture polled after completion");
+            .expect("WriterFuture polled after completion");
         match handler.as_mut().poll(cx) {
             Poll::Ready(Ok(response)) => {
                 this.handler = None;
@@ -142,7 +142,7 @@ where
     }
 }
 
-impl<F> Drop for ResponseFuture<F> {
+impl<F> Drop for WriterFuture<F> {
     fn drop(&mut self) {
         // Dropped before answering (the client left early): close the queue
         // so writers see the connection closed instead of waiting forever.
@@ -153,9 +153,9 @@ impl<F> Drop for ResponseFuture<F> {
     }
 }
 
-impl<F> fmt::Debug for ResponseFuture<F> {
+impl<F> fmt::Debug for WriterFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
+        f.debug_struct("WriterFuture")
             .field("pending", &self.handler.is_some())
             .field("version", &self.version)
             .finish_non_exhaustive()

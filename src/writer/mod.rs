@@ -3,7 +3,7 @@
 //!
 //! | step | file |
 //! | --- | --- |
-//! | [`SseLayer`](crate::SseLayer)'s innermost service gives each request a slot for its writer | `service.rs` (`SseService`) |
+//! | [`SseLayer`](crate::SseLayer)'s innermost service gives each request a slot for its writer | `service.rs` (`WriterService`) |
 //! | the commit rule: a slot is open, then streaming or answered, never both | `slot.rs` (`StreamSlot`) |
 //! | the handler extracts its writer from the slot, or gets a `500` naming the missing layer | `extract.rs` |
 //! | the service's future drives the handler until it answers or a writer starts the stream | `future.rs` |

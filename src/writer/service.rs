@@ -6,21 +6,22 @@ use std::{
 use http::{Request, Response};
 use tower::Service;
 
-use super::{body::ResponseBody, future::ResponseFuture};
+use super::{body::WriterBody, future::WriterFuture};
 use crate::{
     writer::extract::WriterSlot, writer::queue::QueueLimits, writer::StreamSlot, SseStats,
 };
 
-/// The service made by [`SseLayer`](crate::SseLayer).
+/// The innermost part of [`SseLayer`](crate::SseLayer)'s stack: gives each
+/// request a writer slot and answers with the stream once it starts.
 #[derive(Debug, Clone)]
-pub struct SseService<S> {
+pub(crate) struct WriterService<S> {
     inner: S,
     // Shared: axum clones a route's service once per connection.
     limits: Arc<QueueLimits>,
     stats: SseStats,
 }
 
-impl<S> SseService<S> {
+impl<S> WriterService<S> {
     pub(crate) fn new(inner: S, limits: QueueLimits, stats: SseStats) -> Self {
         Self {
             inner,
@@ -28,17 +29,15 @@ impl<S> SseService<S> {
             stats,
         }
     }
-
-    define_inner_service_accessors!();
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SseService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for WriterService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Response = Response<ResponseBody<S::Future, ResBody>>;
+    type Response = Response<WriterBody<S::Future, ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = WriterFuture<S::Future>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -51,6 +50,6 @@ where
         request
             .extensions_mut()
             .insert(WriterSlot(Arc::clone(&slot)));
-        ResponseFuture::new(self.inner.call(request), slot, version, self.stats.clone())
+        WriterFuture::new(self.inner.call(request), slot, version, self.stats.clone())
     }
 }
