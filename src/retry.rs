@@ -67,8 +67,12 @@ impl RetryLayer {
     }
 }
 
+/// The service made by [`RetryLayer`]: the event-stream service every
+/// per-stream layer of this crate shares, with this layer's setting.
+pub type RetryService<S> = EventStreamService<S, RetryLayer>;
+
 impl<S> Layer<S> for RetryLayer {
-    type Service = EventStreamService<S, Self>;
+    type Service = RetryService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         EventStreamService::new(inner, self.clone())

@@ -130,8 +130,12 @@ impl From<Duration> for HeartbeatLayer {
     }
 }
 
+/// The service made by [`HeartbeatLayer`]: the event-stream service every
+/// per-stream layer of this crate shares, with this layer's setting.
+pub type HeartbeatService<S> = EventStreamService<S, HeartbeatLayer>;
+
 impl<S> Layer<S> for HeartbeatLayer {
-    type Service = EventStreamService<S, Self>;
+    type Service = HeartbeatService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         EventStreamService::new(inner, self.clone())

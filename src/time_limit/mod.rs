@@ -133,8 +133,12 @@ impl TimeLimitLayer {
     }
 }
 
+/// The service made by [`TimeLimitLayer`]: the event-stream service every
+/// per-stream layer of this crate shares, with this layer's setting.
+pub type TimeLimitService<S> = EventStreamService<S, TimeLimitLayer>;
+
 impl<S> Layer<S> for TimeLimitLayer {
-    type Service = EventStreamService<S, Self>;
+    type Service = TimeLimitService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         EventStreamService::new(inner, *self)
