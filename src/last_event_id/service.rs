@@ -5,14 +5,17 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
 
-use crate::util::answer::{text_answer, AnswerBody};
+use crate::util::{
+    answer::{text_answer, AnswerBody},
+    early::{Early, Outcome},
+};
 
 use super::{extract::ReadByLayer, LastEventIdLayer, LastEventIdRejection};
 
@@ -52,11 +55,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let Some(layer) = &self.layer else {
-            return ResponseFuture {
-                kind: FutureKind::Inner {
-                    inner: self.inner.call(request),
-                },
-            };
+            return ResponseFuture::inner(self.inner.call(request));
         };
         // An inner layer, called later, replaces what this one read: the
         // rules closest to the handler win.
@@ -67,9 +66,7 @@ where
                 tracing::debug!(%rejection, "request refused");
                 let answer = text_answer(rejection.status(), rejection.body_text());
                 return ResponseFuture {
-                    kind: FutureKind::Answered {
-                        answer: Some(answer),
-                    },
+                    inner: Early::answered(answer),
                 };
             }
             Err(invalid) => {
@@ -78,11 +75,7 @@ where
             }
         };
         request.extensions_mut().insert(ReadByLayer(id));
-        ResponseFuture {
-            kind: FutureKind::Inner {
-                inner: self.inner.call(request),
-            },
-        }
+        ResponseFuture::inner(self.inner.call(request))
     }
 }
 
@@ -90,23 +83,22 @@ pin_project! {
     /// The response future of [`LastEventIdService`].
     pub struct ResponseFuture<F, B> {
         #[pin]
-        kind: FutureKind<F, B>,
+        inner: Early<F, (), Response<AnswerBody<B>>>,
     }
 }
 
-pin_project! {
-    #[project = FutureKindProj]
-    enum FutureKind<F, B> {
-        Inner { #[pin] inner: F },
-        Answered { answer: Option<Response<AnswerBody<B>>> },
+impl<F, B> ResponseFuture<F, B> {
+    fn inner(inner: F) -> Self {
+        Self {
+            inner: Early::inner(inner, ()),
+        }
     }
 }
 
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let answered = matches!(self.kind, FutureKind::Answered { .. });
         f.debug_struct("ResponseFuture")
-            .field("answered", &answered)
+            .field("answered", &self.inner.is_answered())
             .finish()
     }
 }
@@ -118,13 +110,9 @@ where
     type Output = Result<Response<AnswerBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            FutureKindProj::Inner { inner } => inner
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(AnswerBody::inner))),
-            FutureKindProj::Answered { answer } => Poll::Ready(Ok(answer
-                .take()
-                .expect("ResponseFuture polled after completion"))),
-        }
+        Poll::Ready(match ready!(self.project().inner.poll_outcome(cx)) {
+            Outcome::Inner(output, ()) => output.map(|response| response.map(AnswerBody::inner)),
+            Outcome::Answered(answer) => Ok(answer),
+        })
     }
 }
