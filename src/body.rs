@@ -111,6 +111,9 @@ pin_project! {
         // An error or the end, met while gathering a frame, to report on the
         // next poll.
         deferred: Option<Option<BoxError>>,
+        // The connection was given a chance to write what came before a
+        // deferred error.
+        flushed: bool,
     }
 }
 
@@ -121,6 +124,7 @@ impl<S> SseBody<S> {
             stream,
             coalescer: Coalescer::new(DEFAULT_FRAME_BUDGET),
             deferred: None,
+            flushed: false,
         }
     }
 
@@ -207,6 +211,14 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
         if let Some(deferred) = this.deferred.take() {
+            if deferred.is_some() && !*this.flushed {
+                // hyper drops what it has not written yet when a body fails:
+                // yield once, so that it writes the events before the error.
+                *this.flushed = true;
+                *this.deferred = Some(deferred);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             // Keep reporting the end once reached.
             *this.deferred = Some(None);
             return Poll::Ready(deferred.map(Err));

@@ -43,6 +43,11 @@ pub async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
+/// Serves `app` and sends it one `GET path`: the preamble of most tests.
+pub async fn serve_and_get(app: Router, path: &str) -> Response<Incoming> {
+    fetch(serve(app).await, path).await
+}
+
 /// A `GET` over a fresh HTTP/1.1 connection.
 pub async fn fetch(addr: SocketAddr, path: &str) -> Response<Incoming> {
     request(
