@@ -91,3 +91,25 @@ async fn a_custom_compression_predicate_keeps_excluding_event_streams() {
     let app = app(wait).layer(CompressionLayer::new().compress_when(predicate));
     events_arrive_one_by_one(app, go).await;
 }
+
+#[tokio::test]
+async fn axums_own_sse_gains_no_transform_too() {
+    use axum::response::sse::{Event as AxumEvent, Sse};
+    use futures_util::stream;
+
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                Sse::new(stream::iter([Ok::<_, std::convert::Infallible>(
+                    AxumEvent::default().data("hi"),
+                )]))
+            }),
+        )
+        .layer(SseLayer::new());
+    let response = common::serve_and_get(app, "/").await;
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "no-cache, no-transform"
+    );
+}

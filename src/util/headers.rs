@@ -25,9 +25,7 @@ pub(crate) fn insert_sse_headers(headers: &mut HeaderMap, request_version: Optio
     headers
         .entry(header::CONTENT_TYPE)
         .or_insert(TEXT_EVENT_STREAM);
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-cache, no-transform"));
+    add_no_transform(headers);
     headers
         .entry(X_ACCEL_BUFFERING.clone())
         .or_insert(HeaderValue::from_static("no"));
@@ -35,6 +33,32 @@ pub(crate) fn insert_sse_headers(headers: &mut HeaderMap, request_version: Optio
         headers
             .entry(header::CONNECTION)
             .or_insert(HeaderValue::from_static("keep-alive"));
+    }
+}
+
+/// `Cache-Control: no-cache, no-transform`, or `no-transform` added to the
+/// application's own value (axum's `Sse` sets `no-cache`): a compressing
+/// proxy that transforms the stream buffers it, and no event stream wants
+/// that. The application's other directives are kept.
+fn add_no_transform(headers: &mut HeaderMap) {
+    let Some(value) = headers.get(header::CACHE_CONTROL) else {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, no-transform"),
+        );
+        return;
+    };
+    let has_no_transform = value.to_str().map_or(true, |text| {
+        text.split(',')
+            .any(|directive| directive.trim().eq_ignore_ascii_case("no-transform"))
+    });
+    if has_no_transform {
+        return;
+    }
+    let mut combined = value.as_bytes().to_vec();
+    combined.extend_from_slice(b", no-transform");
+    if let Ok(combined) = HeaderValue::from_bytes(&combined) {
+        headers.insert(header::CACHE_CONTROL, combined);
     }
 }
 
@@ -82,10 +106,17 @@ mod tests {
     }
 
     #[test]
-    fn the_applications_own_values_are_kept() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        insert_sse_headers(&mut headers, None);
-        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    fn the_applications_own_values_are_kept_and_gain_no_transform() {
+        for (own, sent) in [
+            ("no-store", "no-store, no-transform"),
+            ("no-cache", "no-cache, no-transform"),
+            ("No-Transform, private", "No-Transform, private"),
+            ("no-cache,no-transform", "no-cache,no-transform"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(own));
+            insert_sse_headers(&mut headers, None);
+            assert_eq!(headers[header::CACHE_CONTROL], sent, "{own}");
+        }
     }
 }
