@@ -28,6 +28,7 @@
 //! axum_sse::serve(listener, app)
 //!     .shutdown(shutdown) // triggered when the signal comes: streams say goodbye and end
 //!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or(()) })
+//!     .shutdown_timeout(Duration::from_secs(10)) // then close what is still open
 //!     .await
 //! # }
 //! ```

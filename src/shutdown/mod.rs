@@ -10,7 +10,9 @@
 //!   already queued go out first;
 //! - every new request under the layer is answered `503 Service
 //!   Unavailable` with `Retry-After`, before the handler runs;
-//! - the graceful shutdown of the server then completes at once.
+//! - the graceful shutdown of the server then completes as soon as the
+//!   clients have read their farewell (bound the wait for clients that read
+//!   nothing with [`Serve::shutdown_timeout`](crate::serve::Serve::shutdown_timeout)).
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};
