@@ -19,17 +19,58 @@ use crate::{
     LastEventId,
 };
 
-const OPEN: u8 = 0;
-const STREAMING: u8 = 1;
-const ANSWERED: u8 = 2;
+/// The commit rule: a request's slot is open until a writer starts the
+/// stream or the handler answers without it, and never changes after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Commit {
+    /// Nothing sent: the handler may still answer anything.
+    Open,
+    /// A writer started the stream: the layer answers `200` with it.
+    Streaming,
+    /// The handler answered without the stream: sends are refused.
+    Answered,
+}
+
+/// A [`Commit`] that the writers and the layer share.
+struct SharedCommit(AtomicU8);
+
+impl SharedCommit {
+    fn new() -> Self {
+        Self(AtomicU8::new(Commit::Open as u8))
+    }
+
+    fn get(&self) -> Commit {
+        Self::decode(self.0.load(Ordering::Acquire))
+    }
+
+    fn decode(state: u8) -> Commit {
+        match state {
+            0 => Commit::Open,
+            1 => Commit::Streaming,
+            _ => Commit::Answered,
+        }
+    }
+
+    /// Leaves `Open` for `to`, or says where the slot already went.
+    fn leave_open(&self, to: Commit) -> Result<(), Commit> {
+        match self.0.compare_exchange(
+            Commit::Open as u8,
+            to as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Ok(()),
+            Err(actual) => Err(Self::decode(actual)),
+        }
+    }
+}
 
 /// What the layer and the writer(s) of one request share: whether the stream
 /// has started, and the receiving end of the queue until the layer takes it.
 pub(crate) struct StreamSlot {
     limits: QueueLimits,
-    /// `OPEN` until the stream starts (`STREAMING`) or the handler answers
-    /// without it (`ANSWERED`); never changes after that.
-    state: AtomicU8,
+    state: SharedCommit,
     /// Wakes the layer's response future when a writer starts the stream from
     /// another task.
     layer_waker: AtomicWaker,
@@ -46,7 +87,7 @@ impl StreamSlot {
     pub(crate) fn new(limits: QueueLimits) -> Self {
         Self {
             limits,
-            state: AtomicU8::new(OPEN),
+            state: SharedCommit::new(),
             layer_waker: AtomicWaker::new(),
             reader: Mutex::new(None),
             settings: Mutex::new(None),
@@ -64,13 +105,13 @@ impl StreamSlot {
         let mut settings = self.lock_settings();
         // Under the lock: the layer takes the settings only once the stream
         // started, so a setting recorded while it was open is taken.
-        match self.state.load(Ordering::Acquire) {
-            OPEN => {
+        match self.state.get() {
+            Commit::Open => {
                 f(settings.get_or_insert_with(Box::default));
                 Ok(())
             }
-            STREAMING => Err(SseError::StreamStarted),
-            _ => Err(SseError::ResponseAlreadySent),
+            Commit::Streaming => Err(SseError::StreamStarted),
+            Commit::Answered => Err(SseError::ResponseAlreadySent),
         }
     }
 
@@ -86,7 +127,7 @@ impl StreamSlot {
         last_event_id: Option<LastEventId>,
     ) -> Result<SseWriter, SseWriterRejection> {
         let mut reader = self.lock_reader();
-        if reader.is_some() || self.state.load(Ordering::Acquire) != OPEN {
+        if reader.is_some() || self.state.get() != Commit::Open {
             return Err(SseWriterRejection::AlreadyExtracted);
         }
         let queue = Arc::new(Queue::new(self.limits));
@@ -111,7 +152,7 @@ impl StreamSlot {
     }
 
     pub(crate) fn is_streaming(&self) -> bool {
-        self.state.load(Ordering::Acquire) == STREAMING
+        self.state.get() == Commit::Streaming
     }
 
     /// Called when the handler returned `respond_with_stream` (its writer
@@ -119,16 +160,13 @@ impl StreamSlot {
     /// request streams: a writer may have started the stream first.
     pub(crate) fn settle(&self, respond_with_stream: bool) -> bool {
         let target = if respond_with_stream {
-            STREAMING
+            Commit::Streaming
         } else {
-            ANSWERED
+            Commit::Answered
         };
-        match self
-            .state
-            .compare_exchange(OPEN, target, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => respond_with_stream,
-            Err(current) => current == STREAMING,
+        match self.state.leave_open(target) {
+            Ok(()) => respond_with_stream,
+            Err(current) => current == Commit::Streaming,
         }
     }
 
@@ -146,17 +184,14 @@ impl StreamSlot {
     }
 
     fn start_now(&self) -> Result<(), Refused> {
-        match self
-            .state
-            .compare_exchange(OPEN, STREAMING, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => {
+        match self.state.leave_open(Commit::Streaming) {
+            Ok(()) => {
                 tracing::debug!("SSE stream started");
                 self.layer_waker.wake();
                 Ok(())
             }
-            Err(STREAMING) => Ok(()),
-            Err(_) => Err(Refused::ResponseAlreadySent),
+            Err(Commit::Streaming) => Ok(()),
+            Err(Commit::Open | Commit::Answered) => Err(Refused::ResponseAlreadySent),
         }
     }
 
