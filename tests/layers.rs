@@ -13,7 +13,7 @@ use axum::{
     Router,
 };
 use bytes::Bytes;
-use common::{fetch, frames, read_to_end, read_until, serve};
+use common::{fetch, frames, read_to_end, read_until, serve, serve_and_get};
 use futures_util::{stream, Stream, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::{
@@ -169,8 +169,7 @@ async fn retry_joins_the_first_event() {
             get(|| async { SseBody::new(stream::iter([Event::new().data("a")])) }),
         )
         .layer(RetryLayer::new(Duration::from_secs(3)));
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(
         read_to_end(response.into_body()).await,
         "retry: 3000\ndata: a\n\n"

@@ -16,7 +16,9 @@ use axum::{
     routing::get,
     Router,
 };
-use common::{answer, fetch, get_h2, next_data, read_to_end, read_until, reply, serve};
+use common::{
+    answer, fetch, get_h2, next_data, read_to_end, read_until, reply, serve, serve_and_get,
+};
 use futures_util::stream;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::oneshot};
 
@@ -34,8 +36,7 @@ async fn streams_events_in_order_with_the_sse_headers() {
     let app = Router::new()
         .route("/", get(three_ticks))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers();
     assert_eq!(headers["content-type"], "text/event-stream");
@@ -84,8 +85,7 @@ async fn events_reach_the_client_as_they_are_sent() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let mut body = fetch(addr, "/").await.into_body();
+    let mut body = serve_and_get(app, "/").await.into_body();
     for i in 0..3 {
         assert_eq!(
             read_until(&mut body, "\n\n").await,
@@ -168,8 +168,7 @@ async fn an_invalid_event_fails_the_send_and_the_handler_can_still_answer() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         read_to_end(response.into_body()).await,
@@ -180,8 +179,7 @@ async fn an_invalid_event_fails_the_send_and_the_handler_can_still_answer() {
 #[tokio::test]
 async fn without_the_layer_the_extractor_names_it() {
     let app = Router::new().route("/", get(three_ticks));
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = read_to_end(response.into_body()).await;
     assert!(body.contains("SseLayer"), "{body}");
@@ -192,8 +190,7 @@ async fn extracting_two_writers_is_refused() {
     let app = Router::new()
         .route("/", get(|_a: SseWriter, _b: SseWriter| async {}))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = read_to_end(response.into_body()).await;
     assert!(body.contains("clone the first writer"), "{body}");
@@ -215,8 +212,7 @@ async fn a_writer_moved_into_a_task_starts_the_stream_when_the_handler_returns()
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(
@@ -241,8 +237,7 @@ async fn start_answers_before_any_event() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     head_seen.send(()).unwrap();
@@ -283,8 +278,7 @@ async fn a_client_that_leaves_makes_sends_fail_and_closed_resolve() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let mut body = fetch(addr, "/").await.into_body();
+    let mut body = serve_and_get(app, "/").await.into_body();
     assert_eq!(read_until(&mut body, "\n\n").await, "data: hello\n\n");
     drop(body);
     let (sent, err) = tokio::time::timeout(Duration::from_secs(10), outcome_rx)
@@ -318,8 +312,7 @@ async fn an_inline_handler_is_dropped_with_the_connection() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let mut body = fetch(addr, "/").await.into_body();
+    let mut body = serve_and_get(app, "/").await.into_body();
     assert_eq!(read_until(&mut body, "\n\n").await, "data: hello\n\n");
     drop(body);
     for _ in 0..1000 {
@@ -409,8 +402,7 @@ async fn try_send_hands_the_event_back_when_the_queue_is_full() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::builder().max_queued_events(2).build());
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(
         outcome_rx.await.unwrap(),
         ["sent 0", "sent 1", "full id: 2\ndata: x\n\n"]
@@ -430,8 +422,7 @@ async fn a_handler_error_after_the_stream_started_is_discarded() {
     let app = Router::new()
         .route("/", get(handler))
         .layer(SseLayer::new());
-    let addr = serve(app).await;
-    let response = fetch(addr, "/").await;
+    let response = serve_and_get(app, "/").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(read_to_end(response.into_body()).await, "data: partial\n\n");
 }
