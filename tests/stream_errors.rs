@@ -62,3 +62,22 @@ async fn events_ready_with_an_error_are_delivered_before_the_abort() {
         assert!(failed, "the client must see the stream broke");
     }
 }
+
+#[tokio::test]
+async fn axums_own_sse_under_the_layer_delivers_its_events_before_the_abort() {
+    use axum::response::sse::{Event as AxumEvent, Sse};
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                Sse::new(stream::iter([
+                    Ok(AxumEvent::default().data("one")),
+                    Err(io::Error::other("boom")),
+                ]))
+            }),
+        )
+        .layer(SseLayer::new());
+    let (received, failed) = read_all(app).await;
+    assert_eq!(received, "data: one\n\n");
+    assert!(failed, "the client must see the stream broke");
+}

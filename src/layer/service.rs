@@ -123,7 +123,11 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let response = ready!(self.project().inner.poll(cx))?;
-        Poll::Ready(Ok(response.map(|inner| ResponseBody { inner })))
+        Poll::Ready(Ok(response.map(|inner| ResponseBody {
+            inner,
+            unflushed: false,
+            error: None,
+        })))
     }
 }
 
@@ -139,6 +143,10 @@ pin_project! {
     pub struct ResponseBody<F, B> {
         #[pin]
         inner: StackBody<F, B>,
+        // A data frame went to hyper since the body last returned `Pending`.
+        unflushed: bool,
+        // An error held back for one poll (see `poll_frame`).
+        error: Option<BoxError>,
     }
 }
 
@@ -151,17 +159,37 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        if let Some(error) = this.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Err(error))) if *this.unflushed => {
+                // hyper drops what it has not written yet when a body fails:
+                // yield once, so that it writes the events before the error.
+                *this.unflushed = false;
+                *this.error = Some(error);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Pending => {
+                *this.unflushed = false;
+                Poll::Pending
+            }
+            ready => {
+                *this.unflushed = matches!(&ready, Poll::Ready(Some(Ok(_))));
+                ready
+            }
+        }
     }
 
     #[inline]
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.error.is_none() && self.inner.is_end_stream()
     }
 
     #[inline]
