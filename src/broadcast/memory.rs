@@ -15,7 +15,7 @@ use crate::{util::sync::lock, EncodedEvent, Event};
 use super::{
     builder::Config,
     position::{self, Generation},
-    stats::Counters,
+    stats::{Counters, Stamp},
     wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
 };
 
@@ -38,7 +38,7 @@ struct TopicState {
     next: u64,
     /// Retained events, oldest first, with consecutive ids.
     history: VecDeque<Entry>,
-    live: broadcast::Sender<EncodedEvent>,
+    live: broadcast::Sender<(EncodedEvent, Stamp)>,
     /// Removed from the map: whoever holds it must look the topic up again.
     retired: bool,
 }
@@ -53,8 +53,8 @@ struct Entry {
 impl Memory {
     pub(super) fn new(config: Config) -> Self {
         Self {
+            counters: Arc::new(Counters::new(&config)),
             config,
-            counters: Arc::default(),
             topics: Mutex::default(),
         }
     }
@@ -109,7 +109,7 @@ impl Memory {
                 state.history.pop_front();
             }
             // No receivers is not an error: the event is in the history.
-            let _ = state.live.send(event);
+            let _ = state.live.send((event, self.counters.stamp()));
             self.counters.published();
             Ok(text)
         })
@@ -139,7 +139,10 @@ impl Memory {
             (live, Arc::clone(&counters)),
             |(mut live, counters)| async move {
                 match live.recv().await {
-                    Ok(event) => Some((event, (live, counters))),
+                    Ok((event, at)) => {
+                        counters.delivered(at);
+                        Some((event, (live, counters)))
+                    }
                     Err(RecvError::Lagged(_)) => {
                         counters.slow_disconnect();
                         None

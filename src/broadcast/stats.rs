@@ -1,6 +1,10 @@
 //! Counters of a broadcast instance.
 
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use super::builder::Config;
 
 /// A snapshot of a [`Broadcast`](super::Broadcast)'s counters, from
 /// [`Broadcast::stats`](super::Broadcast::stats). With Redis, the counts are
@@ -43,9 +47,76 @@ pub(super) struct Counters {
     published: AtomicU64,
     slow_disconnects: AtomicU64,
     missed_resumes: AtomicU64,
+    #[cfg(feature = "metrics")]
+    metrics: Option<Arc<crate::metrics::BroadcastMetrics>>,
+}
+
+/// When a live event was published, carried with it to its subscribers for
+/// the delivery-time metric; nothing without the `metrics` feature.
+#[cfg(feature = "metrics")]
+pub(super) type Stamp = crate::metrics::Published;
+/// When a live event was published: nothing without the `metrics` feature.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp;
+
+/// Runs `$body` with the broadcast's metrics, if it has any.
+macro_rules! with_metrics {
+    ($counters:expr, |$metrics:ident| $body:expr) => {
+        #[cfg(feature = "metrics")]
+        if let Some($metrics) = &$counters.metrics {
+            $body;
+        }
+    };
 }
 
 impl Counters {
+    /// Counters of a broadcast built with `config`; registers its metrics.
+    pub(super) fn new(config: &Config) -> Self {
+        #[cfg(not(feature = "metrics"))]
+        let _ = config;
+        Self {
+            #[cfg(feature = "metrics")]
+            metrics: config
+                .metrics
+                .as_ref()
+                .map(crate::metrics::BroadcastMetrics::register),
+            ..Self::default()
+        }
+    }
+
+    /// The stamp of an event published now.
+    #[inline]
+    pub(super) fn stamp(&self) -> Stamp {
+        #[cfg(feature = "metrics")]
+        return match self.metrics {
+            Some(_) => Stamp::Local(tokio::time::Instant::now()),
+            None => Stamp::None,
+        };
+        #[cfg(not(feature = "metrics"))]
+        Stamp
+    }
+
+    /// A live event stamped `at` reached a subscription.
+    #[inline]
+    pub(super) fn delivered(&self, at: Stamp) {
+        #[cfg(not(feature = "metrics"))]
+        let _ = at;
+        with_metrics!(self, |metrics| metrics.delivered(at));
+    }
+
+    /// A live event that Redis took at `ms` (its clock, milliseconds since
+    /// the Unix epoch) reached a subscription.
+    #[cfg(feature = "redis")]
+    #[inline]
+    pub(super) fn delivered_from_redis(&self, ms: u64) {
+        #[cfg(not(feature = "metrics"))]
+        let _ = ms;
+        with_metrics!(self, |metrics| metrics.delivered(Stamp::Wall(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+        )));
+    }
+
     pub(super) fn snapshot(&self) -> BroadcastStatsSnapshot {
         BroadcastStatsSnapshot {
             subscribers: self.subscribers.load(Relaxed),
@@ -60,17 +131,21 @@ impl Counters {
         if missed {
             self.missed_resumes.fetch_add(1, Relaxed);
         }
+        with_metrics!(self, |metrics| metrics.subscribed(missed));
     }
 
     pub(super) fn unsubscribed(&self) {
         self.subscribers.fetch_sub(1, Relaxed);
+        with_metrics!(self, |metrics| metrics.unsubscribed());
     }
 
     pub(super) fn published(&self) {
         self.published.fetch_add(1, Relaxed);
+        with_metrics!(self, |metrics| metrics.published());
     }
 
     pub(super) fn slow_disconnect(&self) {
         self.slow_disconnects.fetch_add(1, Relaxed);
+        with_metrics!(self, |metrics| metrics.slow_disconnect());
     }
 }

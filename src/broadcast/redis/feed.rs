@@ -52,6 +52,9 @@ impl Feed {
                         }
                     }
                     self.last = live.id;
+                    if live.event.is_some() {
+                        self.counters.delivered_from_redis(live.id.ms());
+                    }
                     self.pending.extend(live.event);
                 }
                 Err(RecvError::Lagged(_)) => {

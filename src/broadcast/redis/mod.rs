@@ -134,8 +134,8 @@ impl Redis {
         let shard = Arc::new(Shard::new(changes_key.clone()));
         tokio::spawn(reader::run(Arc::clone(&shard), client));
         Ok(Arc::new(Self {
+            counters: Arc::new(Counters::new(&config)),
             config,
-            counters: Arc::default(),
             conn,
             shard,
             changes_key,

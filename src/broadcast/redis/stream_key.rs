@@ -24,6 +24,11 @@ impl StreamKey {
     /// Before every id a stream can hold.
     pub(super) const ZERO: Self = Self { ms: 0, seq: 0 };
 
+    /// The millisecond part: when Redis took the entry, by its clock.
+    pub(super) const fn ms(&self) -> u64 {
+        self.ms
+    }
+
     /// The last id before millisecond `ms`.
     pub(super) fn before_ms(ms: u64) -> Self {
         match ms.checked_sub(1) {
