@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Real-client end-to-end tests of `examples/chat.rs` and `examples/openai.rs`:
+# Real-client end-to-end tests of `examples/chat.rs` and `examples/openai.rs`
+# (and, with curl, the Prometheus scrape of `examples/feed.rs`):
 # builds and starts both examples on free ports, then runs against them
 # Chromium (playwright-core), the npm `eventsource` client, curl, the AI SDK
 # (`ai`), the `openai` SDKs for Node and Python, `langchain-openai` and
@@ -82,6 +83,11 @@ if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ]; then
   (cd "$ROOT" && cargo build --example chat --example openai >"$LOG_DIR/build.log" 2>&1) \
     || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --example chat --example openai failed"; }
 fi
+# The feed example with its Prometheus scrape (FEED_BASE: a running one).
+if [ -z "${FEED_BASE:-}" ]; then
+  (cd "$ROOT" && cargo build --features metrics --example feed >>"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features metrics --example feed failed"; }
+fi
 if [ -z "${BASE:-}" ]; then
   start_example chat / TOKEN_DELAY_MS="${TOKEN_DELAY_MS:-20}"
   BASE="$STARTED_BASE"
@@ -90,7 +96,11 @@ if [ -z "${OPENAI_BASE:-}" ]; then
   start_example openai /v1/models HEARTBEAT_MS=50 TOKEN_DELAY_MS="${OPENAI_TOKEN_DELAY_MS:-80}"
   OPENAI_BASE="$STARTED_BASE"
 fi
-export BASE OPENAI_BASE
+if [ -z "${FEED_BASE:-}" ]; then
+  start_example feed /metrics
+  FEED_BASE="$STARTED_BASE"
+fi
+export BASE OPENAI_BASE FEED_BASE
 
 total_pass=0
 total_fail=0
@@ -114,6 +124,7 @@ run() {
 }
 
 run curl_resume bash "$HERE/curl_resume.sh"
+run curl_metrics bash "$HERE/curl_metrics.sh"
 run node_eventsource node "$HERE/node_eventsource.mjs"
 run browser_chat node "$HERE/browser_chat.mjs"
 run node_ai_sdk node "$HERE/node_ai_sdk.mjs"
