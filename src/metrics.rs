@@ -58,7 +58,7 @@
 //! | `sse_streams_open` | gauge | | streams | event streams open now |
 //! | `sse_streams_opened_total` | counter | | streams | responses that started an event stream ([`accepted`](crate::SseStatsSnapshot::accepted)) |
 //! | `sse_streams_rejected_total` | counter | `reason`: `limit` (answered 429), `shutdown` (answered 503) | requests | requests refused before the handler ran |
-//! | `sse_streams_closed_total` | counter | `reason`: a [`CloseReason`](crate::CloseReason) ([`as_str`](crate::CloseReason::as_str): `client_gone`, `finished`, `error`, `idle`, `max_duration`, `slow_consumer`, `shutdown`) | streams | event streams that ended |
+//! | `sse_streams_closed_total` | counter | `reason`: a [`CloseReason`] ([`as_str`](crate::CloseReason::as_str): `client_gone`, `finished`, `error`, `idle`, `max_duration`, `slow_consumer`, `shutdown`) | streams | event streams that ended |
 //! | `sse_stream_duration_seconds` | histogram | `reason`, as above | seconds | how long each event stream lasted, recorded when it ends |
 //! | `sse_sent_events_total` | counter | | events | [`events_sent`](crate::SseStatsSnapshot::events_sent) |
 //! | `sse_sent_bytes_total` | counter | | bytes | [`bytes_sent`](crate::SseStatsSnapshot::bytes_sent) |

@@ -39,6 +39,11 @@
 //! );
 //! ```
 //!
+//! With the `metrics` feature,
+//! [`SseLayerBuilder::metrics`](crate::SseLayerBuilder::metrics) exports
+//! these counts through the `metrics` facade as they change (see the
+//! `metrics` module), with histograms of stream durations by close reason.
+//!
 //! Each stream also logs at debug level when it opens and when it closes,
 //! with the reason and how long it lasted.
 //!

@@ -125,7 +125,10 @@ impl Recorded {
     }
 
     fn durations(&mut self, reason: CloseReason) -> Vec<f64> {
-        self.histogram("sse_stream_duration_seconds", &[("reason", reason.as_str())])
+        self.histogram(
+            "sse_stream_duration_seconds",
+            &[("reason", reason.as_str())],
+        )
     }
 }
 
@@ -184,7 +187,10 @@ async fn streams_count_as_they_open_send_and_finish_and_match_the_stats() {
     let addr = serve(app).await;
 
     let mut body = fetch(addr, "/").await.into_body();
-    assert_eq!(read_until(&mut body, "data: bc\n\n").await, "data: a\n\ndata: bc\n\n");
+    assert_eq!(
+        read_until(&mut body, "data: bc\n\n").await,
+        "data: a\n\ndata: bc\n\n"
+    );
     assert_eq!(recorded.counter("sse_streams_opened_total", &[]), 1);
     assert_eq!(recorded.gauge("sse_streams_open"), 1.0);
     assert_eq!(recorded.counter("sse_sent_events_total", &[]), 2);
@@ -205,14 +211,26 @@ async fn streams_count_as_they_open_send_and_finish_and_match_the_stats() {
 
     // The exported counters are the stats' counters.
     let now = stats.snapshot();
-    assert_eq!(recorded.counter("sse_streams_opened_total", &[]), now.accepted());
-    assert_eq!(recorded.counter("sse_sent_events_total", &[]), now.events_sent());
-    assert_eq!(recorded.counter("sse_sent_bytes_total", &[]), now.bytes_sent());
+    assert_eq!(
+        recorded.counter("sse_streams_opened_total", &[]),
+        now.accepted()
+    );
+    assert_eq!(
+        recorded.counter("sse_sent_events_total", &[]),
+        now.events_sent()
+    );
+    assert_eq!(
+        recorded.counter("sse_sent_bytes_total", &[]),
+        now.bytes_sent()
+    );
     // Every reason is registered, at zero until it happens.
     assert_eq!(recorded.closed(CloseReason::Idle), 0);
     assert!(recorded.send_wait_is_empty());
     // Described with their units.
-    assert_eq!(recorded.units["sse_stream_duration_seconds"], Some(Unit::Seconds));
+    assert_eq!(
+        recorded.units["sse_stream_duration_seconds"],
+        Some(Unit::Seconds)
+    );
     assert_eq!(recorded.units["sse_sent_bytes_total"], Some(Unit::Bytes));
     assert_eq!(recorded.units["sse_streams_open"], Some(Unit::Count));
 }
@@ -391,7 +409,10 @@ async fn every_close_reason_is_counted_with_the_stream_duration() {
     }
     assert_eq!(recorded.counter("sse_streams_opened_total", &[]), 7);
     assert_eq!(recorded.gauge("sse_streams_open"), 0.0);
-    assert_eq!(recorded.counter("sse_sent_bytes_total", &[]), now.bytes_sent());
+    assert_eq!(
+        recorded.counter("sse_sent_bytes_total", &[]),
+        now.bytes_sent()
+    );
 }
 
 #[tokio::test]
@@ -450,7 +471,10 @@ async fn a_broadcast_counts_subscribers_publishes_and_the_time_to_each_subscribe
         .body(http_body_util::Empty::new())
         .unwrap();
     let mut second = common::request(addr, request).await.into_body();
-    assert_eq!(read_until(&mut second, "\n\n").await, "event: missed\ndata:\n\n");
+    assert_eq!(
+        read_until(&mut second, "\n\n").await,
+        "event: missed\ndata:\n\n"
+    );
     eventually(Duration::from_secs(5), "both subscribed", || {
         feed.stats().subscribers() == 2
     })
@@ -475,7 +499,10 @@ async fn a_broadcast_counts_subscribers_publishes_and_the_time_to_each_subscribe
     // One delivery per event and subscriber.
     let delivery = recorded.histogram("sse_broadcast_delivery_seconds", &[]);
     assert_eq!(delivery.len(), 6, "{delivery:?}");
-    assert!(delivery.iter().all(|&d| (0.0..10.0).contains(&d)), "{delivery:?}");
+    assert!(
+        delivery.iter().all(|&d| (0.0..10.0).contains(&d)),
+        "{delivery:?}"
+    );
     assert_eq!(
         recorded.units["sse_broadcast_delivery_seconds"],
         Some(Unit::Seconds)

@@ -1,8 +1,8 @@
 //! Counters of a broadcast instance.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 #[cfg(feature = "metrics")]
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use super::builder::Config;
 

@@ -100,10 +100,7 @@ impl StreamSlot {
     }
 
     #[cfg(feature = "metrics")]
-    pub(crate) fn with_metrics(
-        self,
-        metrics: Option<&Arc<crate::metrics::StreamMetrics>>,
-    ) -> Self {
+    pub(crate) fn with_metrics(self, metrics: Option<&Arc<crate::metrics::StreamMetrics>>) -> Self {
         Self {
             metrics: metrics.cloned(),
             ..self
