@@ -624,3 +624,78 @@ async fn a_prometheus_scrape_has_every_metric_in_the_text_format() {
         );
     }
 }
+
+/// The Redis to test against, or `None` to skip (outside CI only), as in
+/// `tests/broadcast_redis.rs`.
+#[cfg(feature = "redis")]
+fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) => panic!(
+            "REDIS_URL is not set, and CI is: the Redis tests must run in CI \
+             (start a server with `eval \"$(.ci/redis.sh)\"`)"
+        ),
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: REDIS_URL is not set: skipping the Redis metrics test \
+                 (run `eval \"$(.ci/redis.sh)\"` first to run it)"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_redis_broadcast_times_each_delivery_from_the_entry() {
+    let Some(url) = redis_url() else { return };
+    let recorder = DebuggingRecorder::new();
+    let mut recorded = Recorded::new(&recorder);
+    // The handles are registered in `connect_redis`, on this thread (a
+    // current-thread runtime), under the guard.
+    let (a, b) = {
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let prefix = format!("axum-sse-test:{:016x}:", fastrand::u64(..));
+        let connect = |prefix: String| {
+            Broadcast::builder()
+                .key_prefix(prefix)
+                .metrics(SseMetrics::new())
+                .connect_redis(&url)
+        };
+        (
+            connect(prefix.clone()).await.unwrap(),
+            connect(prefix).await.unwrap(),
+        )
+    };
+    let mut sub = b.subscribe("news", None).await.unwrap();
+    assert_eq!(recorded.gauge("sse_broadcast_subscribers"), 1.0);
+    // Instance A publishes; the subscriber on B gets it through Redis. The
+    // first event of a topic on B may reach it through a gap fill from the
+    // history (its reader started after the subscription), which is not
+    // timed; every event after it is a live one.
+    async fn next(sub: &mut Subscription) {
+        tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("delivered within 10 s")
+            .unwrap();
+    }
+    a.publish("news", Event::new().data("first")).await.unwrap();
+    next(&mut sub).await;
+    let before = recorded
+        .histogram("sse_broadcast_delivery_seconds", &[])
+        .len();
+    for text in ["a", "b", "c"] {
+        a.publish("news", Event::new().data(text)).await.unwrap();
+        next(&mut sub).await;
+    }
+    assert_eq!(recorded.counter("sse_broadcast_published_total", &[]), 4);
+    let delivery = recorded.histogram("sse_broadcast_delivery_seconds", &[]);
+    assert_eq!(delivery.len() - before, 3, "{delivery:?}");
+    // Redis's clock in milliseconds against this machine's, one host here.
+    assert!(
+        delivery.iter().all(|&d| (0.0..10.0).contains(&d)),
+        "{delivery:?}"
+    );
+}
