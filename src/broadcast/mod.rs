@@ -139,9 +139,15 @@
 //!   Resuming reads the history with `XRANGE`. The topic streams and the
 //!   change stream must be on one Redis (not spread over a Redis Cluster).
 //! - When Redis is unreachable, `publish` and `subscribe` return
-//!   [`BroadcastError::Backend`], open subscriptions stay open, and each
-//!   reader reconnects with backoff and resumes after the last id it saw:
-//!   nothing that Redis took is lost or repeated.
+//!   [`BroadcastError::Backend`], open subscriptions stay open (one that
+//!   needs the history retries for some 10 seconds, then ends so its client
+//!   reconnects), and each reader reconnects with backoff and resumes after
+//!   the last id it saw: nothing that Redis kept is lost or repeated. A
+//!   publish whose answer was lost may have been stored: retry it with a
+//!   publisher id and it is stored once. When Redis lost a topic's stream
+//!   (deleted, flushed, expired, restarted without persistence), its open
+//!   subscriptions get the missed-events event before the first event of
+//!   the new history: what the stream held and they had not read is gone.
 //!
 //! ```no_run
 //! # #[cfg(feature = "redis")]

@@ -160,6 +160,8 @@ struct Hub {
 #[derive(Clone)]
 struct Live {
     id: StreamKey,
+    /// The generation the entry was written in (`None` for a mark).
+    generation: Option<Generation>,
     /// The id the reader read after: every entry up to it came before.
     prev: StreamKey,
     event: Option<EncodedEvent>,
@@ -284,6 +286,8 @@ impl Redis {
             replay_done: true,
             live,
             counters: Arc::clone(&self.counters),
+            generation: None,
+            missed: self.config.missed.clone(),
         };
         let mut missed = false;
         match last_event_id {
@@ -292,11 +296,12 @@ impl Redis {
                 let floor = self.floor();
                 let resume = match position::split_id(id) {
                     Some((generation, position)) => match StreamKey::parse(position) {
-                        Some(position) if position > floor => feed
-                            .exists(generation, position)
-                            .await
-                            .map_err(backend)?
-                            .then_some(position),
+                        Some(position) if position > floor => {
+                            let exists =
+                                feed.exists(generation, position).await.map_err(backend)?;
+                            feed.generation = exists.then_some(generation);
+                            exists.then_some(position)
+                        }
                         _ => None,
                     },
                     None => match wire::publisher_id(id.as_bytes()) {
@@ -369,7 +374,7 @@ fn generation(entry: &StreamId) -> Option<Generation> {
 
 /// The id of an entry and its event (`None` if it holds none, or no
 /// generation). The event's id is its publisher's, if it came with one.
-fn entry(entry: StreamId) -> Option<(StreamKey, Option<EncodedEvent>)> {
+fn entry(entry: StreamId) -> Option<(StreamKey, Option<Generation>, Option<EncodedEvent>)> {
     let id = StreamKey::parse(&entry.id)?;
     let event = match (
         entry.map.get(FIELD),
@@ -388,7 +393,7 @@ fn entry(entry: StreamId) -> Option<(StreamKey, Option<EncodedEvent>)> {
     if event.is_none() {
         tracing::warn!(id = %entry.id, "broadcast: skipping a Redis stream entry that holds no event");
     }
-    Some((id, event))
+    Some((id, generation(&entry), event))
 }
 
 /// The newest id of the stream at `key`, `0-0` if it is empty.
