@@ -567,6 +567,53 @@ async fn a_stalled_subscriber_is_disconnected_and_memory_stays_bounded() {
 }
 
 #[tokio::test]
+async fn a_topic_holds_a_live_buffer_only_while_it_has_subscribers() {
+    const TOPICS: usize = 2000;
+    // The default buffer: 1024 slots, some 64 KB a topic when allocated.
+    let feed = Broadcast::builder().history(1).build();
+    let names: Vec<String> = (0..TOPICS).map(|n| format!("user-{n}")).collect();
+    feed.publish("warm-up", Event::new().data("x"))
+        .await
+        .unwrap();
+    let before = held_by_this_thread();
+    for name in &names {
+        feed.publish(name, Event::new().data("x")).await.unwrap();
+    }
+    let per_topic = (held_by_this_thread() - before) / TOPICS as isize;
+    println!("a topic that published once and has no subscriber holds {per_topic} bytes");
+    assert!(per_topic < 2048, "{per_topic} bytes a topic");
+
+    // A subscriber allocates it; when the last one leaves, it goes.
+    let before = held_by_this_thread();
+    let subscriptions: Vec<Subscription> = {
+        let mut subscriptions = Vec::new();
+        for name in &names[..100] {
+            subscriptions.push(feed.subscribe(name, None).await.unwrap());
+        }
+        subscriptions
+    };
+    let with_subscribers = (held_by_this_thread() - before) / 100;
+    println!("with a subscriber: {with_subscribers} more bytes");
+    assert!(with_subscribers > 16 * 1024, "{with_subscribers}");
+    drop(subscriptions);
+    let after = (held_by_this_thread() - before) / 100;
+    assert!(
+        after < 512,
+        "{after} bytes a topic after its subscriber left"
+    );
+    // And the topics go on: a new subscriber gets the next event.
+    let mut again = feed.subscribe(&names[0], None).await.unwrap();
+    let id = feed
+        .publish(&names[0], Event::new().data("y"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&next(&mut again).await),
+        format!("data: y\nid: {id}\n\n")
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected() {
     let feed = Broadcast::builder().history(16).buffer(16).build();
     let addr = serve(app(feed.clone())).await;

@@ -41,7 +41,10 @@ struct TopicState {
     history: VecDeque<Entry>,
     /// The publisher ids of retained events, and their positions.
     publisher_ids: HashMap<Arc<str>, u64>,
-    live: broadcast::Sender<EncodedEvent>,
+    /// The live feed, while the topic has subscribers: its buffer is
+    /// allocated whole (`buffer` slots), so a topic nobody listens to holds
+    /// none.
+    live: Option<broadcast::Sender<EncodedEvent>>,
     /// Removed from the map: whoever holds it must look the topic up again.
     retired: bool,
 }
@@ -82,7 +85,7 @@ impl Memory {
                                 next: 1,
                                 history: VecDeque::new(),
                                 publisher_ids: HashMap::new(),
-                                live: broadcast::channel(self.config.buffer).0,
+                                live: None,
                                 retired: false,
                             }),
                         });
@@ -131,7 +134,11 @@ impl Memory {
         let (topic, live, missed, replay) = self.with_topic(name, |topic, state| {
             // Under the topic's lock no event is published: the snapshot ends
             // exactly where the live receiver starts.
-            let live = state.live.subscribe();
+            let buffer = self.config.buffer;
+            let live = state
+                .live
+                .get_or_insert_with(|| broadcast::channel(buffer).0)
+                .subscribe();
             let (missed, replay) = match last_event_id {
                 None => (false, Vec::new()),
                 Some(id) => state.replay_after(id),
@@ -166,15 +173,21 @@ impl Memory {
         )
     }
 
-    /// Forgets `topic` once nobody listens to it, if it never published
-    /// (a topic with ids handed out stays, so its ids are never reused).
+    /// Frees the live buffer of `topic` once nobody listens to it, and
+    /// forgets the topic if it never published (a topic with ids handed out
+    /// stays, so its ids are never reused).
     fn release(&self, name: &str, topic: &Arc<Topic>) {
         let mut topics = lock(&self.topics);
-        if !topics.get(name).is_some_and(|t| Arc::ptr_eq(t, topic)) {
-            return;
-        }
         let mut state = lock(&topic.state);
-        if state.next == 1 && state.live.receiver_count() == 0 {
+        if state
+            .live
+            .as_ref()
+            .is_some_and(|live| live.receiver_count() == 0)
+        {
+            state.live = None;
+        }
+        let current = topics.get(name).is_some_and(|t| Arc::ptr_eq(t, topic));
+        if current && state.next == 1 && state.live.is_none() {
             state.retired = true;
             topics.remove(name);
         }
@@ -190,18 +203,20 @@ impl TopicState {
         if let Some(publisher_id) = &publisher_id {
             self.publisher_ids.insert(Arc::clone(publisher_id), id);
         }
+        // No receivers is not an error: the event is in the history.
+        if let Some(live) = &self.live {
+            let _ = live.send(event.clone());
+        }
         let at = config.max_age.map(|_| Instant::now());
         self.history.push_back(Entry {
             id,
             publisher_id,
             at,
-            event: event.clone(),
+            event,
         });
         if self.history.len() > config.history {
             self.pop_oldest();
         }
-        // No receivers is not an error: the event is in the history.
-        let _ = self.live.send(event);
     }
 
     /// Drops the oldest retained event, and its publisher id.

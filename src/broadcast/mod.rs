@@ -76,7 +76,8 @@
 //! and optionally by age ([`BroadcastBuilder::max_age`]). In memory, a topic
 //! that has published stays (with its history) for the life of the
 //! [`Broadcast`], so that its ids are never reused; a topic that only had
-//! subscribers is forgotten when the last one leaves.
+//! subscribers is forgotten when the last one leaves. A topic's live buffer
+//! ([`BroadcastBuilder::buffer`]) exists only while it has subscribers.
 //!
 //! ```
 //! use axum_sse::{broadcast::Broadcast, Event};
