@@ -112,8 +112,12 @@ impl Memory {
                 self.counters.published();
                 Ok(text)
             }),
-            Prepared::Publisher { id, stored } => {
-                let event = wire::with_id(&stored, &id).expect("an event's own wire form");
+            Prepared::Publisher {
+                id,
+                stored,
+                encoded,
+            } => {
+                let event = wire::with_publisher_id(&stored, &id, encoded);
                 self.with_topic(name, |_, state| {
                     // A retry of a publish still in the history: stored once.
                     if !state.publisher_ids.contains_key(id.as_str()) {

@@ -51,8 +51,10 @@
 //!   of visible ASCII and not of the channel's form
 //!   ([`BroadcastError::InvalidId`]); it resumes like the channel's ids
 //!   while its event is retained, and is foreign everywhere else (another
-//!   topic, another history, dropped from the history). See
-//!   [`Broadcast::publish`].
+//!   topic, another history, dropped from the history). Equal publisher ids
+//!   are the publisher's word that they name the same event: after a
+//!   restart, an id published again names the new copy, and a client that
+//!   resumes from it continues after that copy. See [`Broadcast::publish`].
 //! - **Resume**: a subscription with a last event id first replays every
 //!   retained event after it, then goes on live, with no event missing and
 //!   none twice, even while others publish.

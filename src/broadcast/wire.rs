@@ -32,9 +32,13 @@ pub(super) fn encode_with_id(
 pub(super) enum Prepared {
     /// No id of its own: the channel gives it one (with [`encode_with_id`]).
     Channel(Event),
-    /// The publisher's own id (checked by [`publisher_id`]) and the event's
-    /// wire form without it.
-    Publisher { id: String, stored: Vec<u8> },
+    /// The publisher's own id (checked by [`publisher_id`]), the event's
+    /// wire form without it, and as the publisher encoded it.
+    Publisher {
+        id: String,
+        stored: Vec<u8>,
+        encoded: EncodedEvent,
+    },
 }
 
 /// Checks `event` and sorts it by whether it carries a publisher id.
@@ -59,7 +63,19 @@ pub(super) fn prepare(event: Event) -> Result<Prepared, BroadcastError> {
         .flatten()
         .copied()
         .collect();
-    Ok(Prepared::Publisher { id, stored })
+    Ok(Prepared::Publisher {
+        id,
+        stored,
+        encoded,
+    })
+}
+
+/// A publisher's event on the wire: its fields, then its `id`, as the
+/// channel writes every event.
+pub(super) fn with_publisher_id(stored: &[u8], id: &str, encoded: EncodedEvent) -> EncodedEvent {
+    // The stored form is the event's own, so it always rebuilds; if it ever
+    // did not, the event as the publisher encoded it is as valid.
+    with_id(stored, id).unwrap_or(encoded)
 }
 
 /// The value of an `id` line (`id: value` or `id:`), `None` for other lines.
@@ -144,7 +160,7 @@ mod tests {
 
     fn publisher(event: Event) -> (String, String) {
         match prepare(event).unwrap() {
-            Prepared::Publisher { id, stored } => (id, String::from_utf8(stored).unwrap()),
+            Prepared::Publisher { id, stored, .. } => (id, String::from_utf8(stored).unwrap()),
             Prepared::Channel(_) => panic!("no publisher id found"),
         }
     }

@@ -217,7 +217,7 @@ impl Redis {
     ) -> Result<String, BroadcastError> {
         let (wire, publisher_id) = match wire::prepare(event)? {
             Prepared::Channel(event) => (event.encode()?.into_bytes(), None),
-            Prepared::Publisher { id, stored } => (bytes::Bytes::from(stored), Some(id)),
+            Prepared::Publisher { id, stored, .. } => (bytes::Bytes::from(stored), Some(id)),
         };
         let mut conn = self.conn.clone();
         let expiry = u64::try_from(self.config.expiry().as_millis())
