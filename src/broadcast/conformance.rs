@@ -13,6 +13,8 @@
 //! # async fn main() {
 //! let feed = Broadcast::new();
 //! conformance::foreign_ids_get_the_missed_events_event(&feed).await;
+//! conformance::publisher_ids_are_stored_once_and_resume(&feed).await;
+//! conformance::concurrent_identical_publishes_store_once(&feed, &feed.clone()).await;
 //! // A restart of the in-memory backend is a new `Broadcast`.
 //! conformance::a_lost_history_gets_the_missed_events_event(&feed, async { Broadcast::new() })
 //!     .await;
