@@ -409,6 +409,8 @@ async fn maintain(shared: Arc<Shared>, cancel: CancellationToken) {
         let instance = lock(&shared.state).instance.clone();
         let renewed = match shared.heartbeat(&instance, false).await {
             Ok(true) => Ok(()),
+            // Unregistered by the leaver as the instance went away.
+            Ok(false) if cancel.is_cancelled() => return,
             Ok(false) => shared.recover(&instance).await,
             Err(err) => Err(err),
         };
