@@ -130,6 +130,16 @@ pub struct PresenceEvents {
 }
 
 impl PresenceEvents {
+    /// A stream that has ended.
+    pub(super) fn ended() -> Self {
+        Self {
+            stream: None,
+            lagged: Arc::new(AtomicBool::new(false)),
+            release: None,
+            _keep: Arc::new(()),
+        }
+    }
+
     /// Whether the stream ended because it fell too far behind.
     pub fn lagged(&self) -> bool {
         self.lagged.load(Ordering::SeqCst)

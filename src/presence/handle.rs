@@ -165,9 +165,13 @@ impl Presence {
     }
 
     /// The joins and leaves of `topic` from now on (with Redis, on every
-    /// instance). A topic longer than allowed has no members, so its stream
-    /// stays empty.
+    /// instance). A topic longer than
+    /// [`max_topic_len`](PresenceBuilder::max_topic_len) can have no
+    /// members: its stream ends at once, and holds nothing.
     pub fn events(&self, topic: &str) -> PresenceEvents {
+        if self.check_topic(topic).is_err() {
+            return PresenceEvents::ended();
+        }
         self.listen(Some(topic))
     }
 

@@ -131,6 +131,10 @@ async fn too_long_input_is_refused_and_nothing_joins() {
     );
     assert!(presence.list("t").await.unwrap().is_empty());
     assert!(futures_util::poll!(all.next()).is_pending());
+    // Listening to too long a topic holds nothing and ends at once.
+    let mut events = presence.events(&"x".repeat(1_000_000));
+    assert!(events.next().await.is_none());
+    assert_eq!(presence.memory_backend().unwrap().fanout.topics(), 0);
     // At the limit is fine.
     let ok = presence
         .join_as("12345678", "1234", json!("1234567"))
@@ -150,4 +154,14 @@ async fn a_listener_keeps_working_after_the_presence_is_dropped() {
     assert!(!events.next().await.unwrap().is_active());
     // The listener keeps the backend: quiet, not ended.
     assert!(futures_util::poll!(events.next()).is_pending());
+}
+
+#[test]
+fn handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Presence>();
+    send_sync::<PresenceGuard>();
+    send_sync::<PresenceEvent>();
+    send::<PresenceEvents>();
 }
