@@ -117,8 +117,10 @@
 //! any live instance (each sweeps at every heartbeat, and once when it
 //! connects) removes them with [`PresenceChange::Expired`] events. So a
 //! crashed instance's members leave **within `expiry + heartbeat`** of the
-//! crash (20 s by default), while another instance runs; with none running,
-//! when the next one connects. An instance that finds its own heartbeat
+//! crash (20 s by default; the heartbeat is the surviving instances', plus
+//! a few Redis round trips), while another instance runs; with none
+//! running, when the next one connects. Listeners on every instance get
+//! the `Expired` events; `list` stops showing the members at `expiry`. An instance that finds its own heartbeat
 //! expired (it stalled) retires its old members (with `Expired` events) and
 //! joins the live ones again under a new instance id.
 //!
