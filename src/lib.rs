@@ -37,7 +37,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
-//! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
+//! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances; `presence::Presence::redis`: presence across instances, with a crash bound |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
 //! # Where things are
@@ -50,6 +50,7 @@
 //! | per-stream protocol layers | [`HeartbeatLayer`], [`RetryLayer`], [`LastEventIdLayer`] |
 //! | lifecycle layers | [`TimeLimitLayer`], [`StreamLimitLayer`], [`ShutdownLayer`], [`SseStats`] |
 //! | one event to many subscribers, with replay | [`broadcast`] |
+//! | who follows a topic, joins and leaves | [`presence`] |
 //! | reading streams | [`decode`], `client` (feature `client`), `test_util` (feature `test-util`) |
 //! | recipes | [`cookbook`] |
 //!
@@ -79,6 +80,7 @@ pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
+pub mod presence;
 pub mod retry;
 pub mod serve;
 pub mod shutdown;
