@@ -305,6 +305,9 @@ struct OwnRedis {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// An append-only file, written before every reply (`appendfsync
+    /// always`): a restart keeps every write Redis acknowledged.
+    persistent: bool,
 }
 
 impl OwnRedis {
@@ -322,6 +325,7 @@ impl OwnRedis {
             port,
             dir,
             child: None,
+            persistent: false,
         };
         if Command::new("redis-server")
             .arg("--version")
@@ -346,11 +350,24 @@ impl OwnRedis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// Like [`start`](Self::start), with an append-only file.
+    fn start_persistent() -> Option<Self> {
+        let mut redis = Self::start()?;
+        redis.persistent = true;
+        redis.restart();
+        Some(redis)
+    }
+
     fn restart(&mut self) {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""])
+            .args(if self.persistent {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -428,10 +445,16 @@ async fn streams_survive_a_redis_restart_and_nothing_is_duplicated() {
             }
         }
     }
+    // Redis kept nothing (no persistence): a new history, announced by the
+    // missed-events event.
+    assert_eq!(
+        text(&next(&mut in_process).await),
+        "event: missed\ndata:\n\n"
+    );
     for expected in &back {
         assert_eq!(text(&next(&mut in_process).await), expected);
     }
-    let expected = back.concat();
+    let expected = format!("event: missed\ndata:\n\n{}", back.concat());
     assert_eq!(read_until(&mut over_http, &back[4]).await, expected);
     // Nothing more, not a duplicate: the next event is the next one.
     let last = publish(&a, "t", "last").await;
@@ -480,6 +503,26 @@ mod conformance {
         let Some(url) = redis_url() else { return };
         let feed = instance(&url, &unique_prefix()).await;
         conformance::foreign_ids_get_the_missed_events_event(&feed).await;
+    }
+
+    #[tokio::test]
+    async fn publisher_ids_are_stored_once_and_resume() {
+        let Some(url) = redis_url() else { return };
+        let feed = instance(&url, &unique_prefix()).await;
+        conformance::publisher_ids_are_stored_once_and_resume(&feed).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_identical_publishes_from_two_instances_store_once() {
+        let Some(url) = redis_url() else { return };
+        let prefix = unique_prefix();
+        let (a, b) = (instance(&url, &prefix).await, instance(&url, &prefix).await);
+        for _ in 0..5 {
+            let (before_a, before_b) = (a.stats().published(), b.stats().published());
+            conformance::concurrent_identical_publishes_store_once(&a, &b).await;
+            let stored = a.stats().published() + b.stats().published() - before_a - before_b;
+            assert_eq!(stored, 51);
+        }
     }
 
     #[tokio::test]
@@ -622,11 +665,16 @@ async fn connected_subscribers_go_on_across_a_flushall() {
     }
     redis.cli(&["FLUSHALL"]);
     // Published after the flush: a new history, delivered to the subscriber
-    // that was there, in order, once.
+    // that was there, in order, once, after the missed-events event (what
+    // the flush took before this instance read it is gone).
     let mut after = Vec::new();
     for n in 4..=6 {
         after.push(publish(&a, "t", &n.to_string()).await);
     }
+    assert_eq!(
+        text(&next(&mut subscription).await),
+        "event: missed\ndata:\n\n"
+    );
     for expected in &after {
         assert_eq!(text(&next(&mut subscription).await), expected);
     }
@@ -640,4 +688,383 @@ async fn connected_subscribers_go_on_across_a_flushall() {
     let last = publish(&a, "t", "7").await;
     assert_eq!(text(&next(&mut subscription).await), last);
     assert_eq!(text(&next(&mut resumed).await), last);
+}
+
+#[tokio::test]
+async fn publisher_ids_are_forgotten_with_their_trimmed_events() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let feed = Broadcast::builder()
+        .key_prefix(&prefix)
+        .history(10)
+        .connect_redis(&url)
+        .await
+        .unwrap();
+    for n in 0..600 {
+        let id = format!("p-{n}");
+        let returned = feed
+            .publish("t", Event::new().id(&id).data(n.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(returned, id);
+    }
+    // The id map is trimmed with the stream (`MAXLEN ~ 10` keeps whole
+    // blocks of 100 or so), never grows with what was published.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stream: usize = redis::cmd("XLEN")
+        .arg(format!("{prefix}t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ids: usize = redis::cmd("HLEN")
+        .arg(format!("{prefix}\0ids\0t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let order: usize = redis::cmd("LLEN")
+        .arg(format!("{prefix}\0order\0t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(stream < 300, "{stream}");
+    assert_eq!((ids, order), (stream, stream));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}\0ids\0t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the id map expires with the stream: {ttl}");
+
+    // A trimmed id is foreign: the missed-events event; and free again: a
+    // publish with it is stored.
+    let mut resumed = feed.subscribe("t", Some("p-0")).await.unwrap();
+    assert!(resumed.missed_events());
+    assert_eq!(text(&next(&mut resumed).await), "event: missed\ndata:\n\n");
+    let kept = next(&mut resumed).await;
+    assert!(text(&kept).starts_with("data: "), "{}", text(&kept));
+    let before = feed.stats().published();
+    feed.publish("t", Event::new().id("p-0").data("again"))
+        .await
+        .unwrap();
+    feed.publish("t", Event::new().id("p-599").data("retry"))
+        .await
+        .unwrap();
+    assert_eq!(feed.stats().published(), before + 1);
+    let mut exact = feed.subscribe("t", Some("p-599")).await.unwrap();
+    assert!(!exact.missed_events());
+    assert_eq!(text(&next(&mut exact).await), "data: again\nid: p-0\n\n");
+}
+
+#[tokio::test]
+async fn a_topic_cannot_name_the_crates_own_keys() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let feed = instance(&url, &prefix).await;
+    // Topics from a URL path may start with NUL (`%00`): they are topics
+    // like any other, and the instance's reader goes on for the others.
+    let mut normal = feed.subscribe("t", None).await.unwrap();
+    let mut odd = Vec::new();
+    for topic in ["\0changes", "\0ids\0t", "\0order\0t"] {
+        odd.push(feed.subscribe(topic, None).await.unwrap());
+    }
+    feed.publish("t", Event::new().id("x-1").data("1"))
+        .await
+        .unwrap();
+    for (topic, subscription) in ["\0changes", "\0ids\0t", "\0order\0t"].iter().zip(&mut odd) {
+        let id = feed.publish(topic, Event::new().data("odd")).await.unwrap();
+        assert_eq!(text(&next(subscription).await), wire("odd", &id));
+    }
+    let id = publish(&feed, "t", "2").await;
+    assert_eq!(text(&next(&mut normal).await), "data: 1\nid: x-1\n\n");
+    assert_eq!(text(&next(&mut normal).await), id);
+}
+
+/// A TCP proxy to Redis that can lose one reply: the command reaches Redis
+/// and runs, then the connection drops before its answer arrives, as when
+/// a publisher times out on a slow network.
+struct LossyProxy {
+    addr: SocketAddr,
+    lose_next_reply: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LossyProxy {
+    async fn start(redis: &str) -> Self {
+        use std::sync::{atomic::AtomicBool, Arc};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream: SocketAddr = redis
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("REDIS_URL of the form redis://127.0.0.1:PORT/");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lose_next_reply = Arc::new(AtomicBool::new(false));
+        let lose = Arc::clone(&lose_next_reply);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let lose = Arc::clone(&lose);
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    loop {
+                        let n = match server_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if lose.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                            // Dropping both halves closes the client's side.
+                            return;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            lose_next_reply,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    fn lose_next_reply(&self) {
+        self.lose_next_reply
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_publisher_that_retries_after_a_lost_answer_publishes_once() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let proxy = LossyProxy::start(&url).await;
+    let publisher = instance(&proxy.url(), &prefix).await;
+    let reader = instance(&url, &prefix).await;
+    let mut live = reader.subscribe("orders", None).await.unwrap();
+
+    publish(&publisher, "orders", "before").await;
+    proxy.lose_next_reply();
+    let err = publisher
+        .publish("orders", Event::new().id("order-7").data("7"))
+        .await
+        .unwrap_err();
+    assert!(err.is_backend(), "{err}");
+    // The publisher cannot know whether Redis took it: it retries, with
+    // the same id, until it gets an answer.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match publisher
+            .publish("orders", Event::new().id("order-7").data("7"))
+            .await
+        {
+            Ok(id) => break assert_eq!(id, "order-7"),
+            Err(err) => {
+                assert!(err.is_backend() && Instant::now() < deadline, "{err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let after = publish(&publisher, "orders", "after").await;
+    assert!(text(&next(&mut live).await).starts_with("data: before\n"));
+    assert_eq!(text(&next(&mut live).await), "data: 7\nid: order-7\n\n");
+    // Not twice: the next event is the next one.
+    assert_eq!(text(&next(&mut live).await), after);
+}
+
+/// Reads complete events from an HTTP event stream until `count` data
+/// events arrived or the stream ends (the server died); the data and id of
+/// each, and whether the stream ended.
+async fn read_events(
+    body: &mut hyper::body::Incoming,
+    buffer: &mut String,
+    count: usize,
+) -> (Vec<(String, String)>, bool) {
+    use http_body_util::BodyExt;
+    let mut events = Vec::new();
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            if let (Some(data), Some(id)) = (field("data: "), field("id: ")) {
+                events.push((data, id));
+            } else {
+                assert!(
+                    !block.contains("event: missed"),
+                    "an exact resume: {block:?}"
+                );
+            }
+            if events.len() == count {
+                return (events, false);
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(20), body.frame())
+            .await
+            .expect("no data within 20 s")
+        {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buffer.push_str(std::str::from_utf8(&data).unwrap());
+                }
+            }
+            // The server is gone (an error) or ended the stream.
+            _ => return (events, true),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_dead_instance_resume_exactly_on_another() {
+    const CLIENTS: usize = 5;
+    const EVENTS: usize = 200;
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    // Instance A lives on a runtime of its own: shutting that down drops
+    // its server, its connections and its Redis reader at once, like a
+    // process that dies.
+    let doomed = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr_a = {
+        let (url, prefix) = (url.clone(), prefix.clone());
+        doomed
+            .spawn(async move { serve_feed(instance(&url, &prefix).await).await })
+            .await
+            .unwrap()
+    };
+    let addr_b = serve_feed(instance(&url, &prefix).await).await;
+    let publisher = instance(&url, &prefix).await;
+    let first = publisher
+        .publish("t", Event::new().data("start"))
+        .await
+        .unwrap();
+
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let body = fetch_resuming(addr_a, "/events/t", &first)
+            .await
+            .into_body();
+        clients.push((body, String::new(), Vec::new()));
+    }
+    let mut published = Vec::new();
+    let publish_range = |range: std::ops::Range<usize>| {
+        let publisher = publisher.clone();
+        async move {
+            let mut ids = Vec::new();
+            for n in range {
+                let event = Event::new().data(n.to_string());
+                let id = publisher.publish("t", event).await.unwrap();
+                ids.push((n.to_string(), id));
+            }
+            ids
+        }
+    };
+    published.extend(publish_range(0..EVENTS / 2).await);
+    // Every client reads a part on A.
+    for (n, (body, buffer, received)) in clients.iter_mut().enumerate() {
+        let (events, ended) = read_events(body, buffer, 10 + 7 * n).await;
+        assert!(!ended);
+        received.extend(events);
+    }
+    doomed.shutdown_background();
+    // Published once A is gone: every client must resume on B.
+    published.extend(publish_range(EVENTS / 2..EVENTS).await);
+    // Each client reads what A still sent, then reconnects to B with the
+    // last id it saw and reads the rest.
+    for (body, buffer, received) in &mut clients {
+        let (events, ended) = read_events(body, buffer, EVENTS).await;
+        assert!(ended, "A is gone");
+        received.extend(events);
+        let last = received.last().unwrap().1.clone();
+        let mut resumed = fetch_resuming(addr_b, "/events/t", &last).await.into_body();
+        let mut buffer = String::new();
+        let (events, ended) = read_events(&mut resumed, &mut buffer, EVENTS - received.len()).await;
+        assert!(!ended);
+        received.extend(events);
+    }
+    for (_, _, received) in &clients {
+        assert_eq!(received, &published, "every event once, in order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_killed_mid_publish_loses_and_repeats_nothing_acknowledged() {
+    const EVENTS: usize = 300;
+    if redis_url().is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let Some(mut redis) = OwnRedis::start_persistent() else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = unique_prefix();
+    let publisher = instance(&url, &prefix).await;
+    let reader = instance(&url, &prefix).await;
+    let mut live = reader.subscribe("t", None).await.unwrap();
+    let halfway = std::sync::Arc::new(tokio::sync::Notify::new());
+    let task = {
+        let halfway = std::sync::Arc::clone(&halfway);
+        tokio::spawn(async move {
+            let mut failures = 0;
+            for n in 0..EVENTS {
+                if n == EVENTS / 2 {
+                    halfway.notify_one();
+                }
+                // Retried with the same id until Redis answers: an answer
+                // lost to the kill must not store the event twice.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let event = Event::new().id(format!("e-{n}")).data(n.to_string());
+                    match publisher.publish("t", event).await {
+                        Ok(_) => break,
+                        Err(err) => {
+                            assert!(err.is_backend() && Instant::now() < deadline, "{err}");
+                            failures += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            }
+            failures
+        })
+    };
+    halfway.notified().await;
+    // SIGKILL mid-publish: no shutdown, what is fsynced is what survives.
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart();
+    let failures = task.await.unwrap();
+    println!("{failures} publishes failed while Redis was away");
+    assert!(failures > 0, "Redis went away while publishing");
+    for n in 0..EVENTS {
+        assert_eq!(
+            text(&next(&mut live).await),
+            format!("data: {n}\nid: e-{n}\n\n"),
+            "every acknowledged event once, in order"
+        );
+    }
+    let end = publish(&reader, "t", "end").await;
+    assert_eq!(text(&next(&mut live).await), end, "nothing twice");
+    assert_eq!(reader.stats().slow_disconnects(), 0);
 }

@@ -141,8 +141,10 @@ impl BroadcastBuilder {
     /// below 1 count as 1.
     ///
     /// That buffer is allocated whole when a topic gets its first subscriber
-    /// on an instance: about 60 bytes a slot in memory, about 100 with
-    /// Redis, so some 100 KB per topic at the default. With many topics (one
+    /// on an instance, and freed when its last one leaves: about 60 bytes a
+    /// slot in memory, about 100 with Redis, so some 60 to 100 KB per topic
+    /// with subscribers at the default. A topic without subscribers holds
+    /// none (in memory, some 500 bytes besides its history). With many topics (one
     /// per user, per request) choose a small buffer: 100,000 topics with a
     /// buffer of 16 hold some 160 MB.
     pub fn buffer(mut self, events: usize) -> Self {

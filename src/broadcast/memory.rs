@@ -16,7 +16,8 @@ use super::{
     builder::Config,
     position::{self, Generation},
     stats::{Counters, Stamp},
-    wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
+    wire::{self, Prepared},
+    BroadcastError, BroadcastStatsSnapshot, Subscription,
 };
 
 pub(super) struct Memory {
@@ -38,13 +39,20 @@ struct TopicState {
     next: u64,
     /// Retained events, oldest first, with consecutive ids.
     history: VecDeque<Entry>,
-    live: broadcast::Sender<(EncodedEvent, Stamp)>,
+    /// The publisher ids of retained events, and their positions.
+    publisher_ids: HashMap<Arc<str>, u64>,
+    /// The live feed, while the topic has subscribers: its buffer is
+    /// allocated whole (`buffer` slots), so a topic nobody listens to holds
+    /// none. Each event goes with when it was published (for metrics).
+    live: Option<broadcast::Sender<(EncodedEvent, Stamp)>>,
     /// Removed from the map: whoever holds it must look the topic up again.
     retired: bool,
 }
 
 struct Entry {
     id: u64,
+    /// The publisher's id, if the event came with one.
+    publisher_id: Option<Arc<str>>,
     /// Set only when a maximum age is.
     at: Option<Instant>,
     event: EncodedEvent,
@@ -76,7 +84,8 @@ impl Memory {
                                 generation: Generation::random(),
                                 next: 1,
                                 history: VecDeque::new(),
-                                live: broadcast::channel(self.config.buffer).0,
+                                publisher_ids: HashMap::new(),
+                                live: None,
                                 retired: false,
                             }),
                         });
@@ -94,25 +103,32 @@ impl Memory {
     }
 
     pub(super) fn publish(&self, name: &str, event: Event) -> Result<String, BroadcastError> {
-        self.with_topic(name, |_, state| {
-            let id = state.next;
-            let text = position::format_id(state.generation, id);
-            let event = wire::encode_with_id(event, text.as_str())?;
-            state.next += 1;
-            let at = self.config.max_age.map(|_| Instant::now());
-            state.history.push_back(Entry {
+        match wire::prepare(event)? {
+            Prepared::Channel(event) => self.with_topic(name, |_, state| {
+                let id = state.next;
+                let text = position::format_id(state.generation, id);
+                let event = wire::encode_with_id(event, text.as_str())?;
+                state.push(&self.config, None, event, self.counters.stamp());
+                self.counters.published();
+                Ok(text)
+            }),
+            Prepared::Publisher {
                 id,
-                at,
-                event: event.clone(),
-            });
-            if state.history.len() > self.config.history {
-                state.history.pop_front();
+                stored,
+                encoded,
+            } => {
+                let event = wire::with_publisher_id(&stored, &id, encoded);
+                self.with_topic(name, |_, state| {
+                    // A retry of a publish still in the history: stored once.
+                    if !state.publisher_ids.contains_key(id.as_str()) {
+                        let stamp = self.counters.stamp();
+                        state.push(&self.config, Some(Arc::from(id.as_str())), event, stamp);
+                        self.counters.published();
+                    }
+                    Ok(id)
+                })
             }
-            // No receivers is not an error: the event is in the history.
-            let _ = state.live.send((event, self.counters.stamp()));
-            self.counters.published();
-            Ok(text)
-        })
+        }
     }
 
     pub(super) fn subscribe(
@@ -123,7 +139,11 @@ impl Memory {
         let (topic, live, missed, replay) = self.with_topic(name, |topic, state| {
             // Under the topic's lock no event is published: the snapshot ends
             // exactly where the live receiver starts.
-            let live = state.live.subscribe();
+            let buffer = self.config.buffer;
+            let live = state
+                .live
+                .get_or_insert_with(|| broadcast::channel(buffer).0)
+                .subscribe();
             let (missed, replay) = match last_event_id {
                 None => (false, Vec::new()),
                 Some(id) => state.replay_after(id),
@@ -161,15 +181,21 @@ impl Memory {
         )
     }
 
-    /// Forgets `topic` once nobody listens to it, if it never published
-    /// (a topic with ids handed out stays, so its ids are never reused).
+    /// Frees the live buffer of `topic` once nobody listens to it, and
+    /// forgets the topic if it never published (a topic with ids handed out
+    /// stays, so its ids are never reused).
     fn release(&self, name: &str, topic: &Arc<Topic>) {
         let mut topics = lock(&self.topics);
-        if !topics.get(name).is_some_and(|t| Arc::ptr_eq(t, topic)) {
-            return;
-        }
         let mut state = lock(&topic.state);
-        if state.next == 1 && state.live.receiver_count() == 0 {
+        if state
+            .live
+            .as_ref()
+            .is_some_and(|live| live.receiver_count() == 0)
+        {
+            state.live = None;
+        }
+        let current = topics.get(name).is_some_and(|t| Arc::ptr_eq(t, topic));
+        if current && state.next == 1 && state.live.is_none() {
             state.retired = true;
             topics.remove(name);
         }
@@ -177,6 +203,47 @@ impl Memory {
 }
 
 impl TopicState {
+    /// Appends `event` at the next position, drops the oldest beyond the
+    /// history, and sends it live.
+    fn push(
+        &mut self,
+        config: &Config,
+        publisher_id: Option<Arc<str>>,
+        event: EncodedEvent,
+        stamp: Stamp,
+    ) {
+        let id = self.next;
+        self.next += 1;
+        if let Some(publisher_id) = &publisher_id {
+            self.publisher_ids.insert(Arc::clone(publisher_id), id);
+        }
+        // No receivers is not an error: the event is in the history.
+        if let Some(live) = &self.live {
+            let _ = live.send((event.clone(), stamp));
+        }
+        let at = config.max_age.map(|_| Instant::now());
+        self.history.push_back(Entry {
+            id,
+            publisher_id,
+            at,
+            event,
+        });
+        if self.history.len() > config.history {
+            self.pop_oldest();
+        }
+    }
+
+    /// Drops the oldest retained event, and its publisher id.
+    fn pop_oldest(&mut self) {
+        if let Some(Entry {
+            publisher_id: Some(publisher_id),
+            ..
+        }) = self.history.pop_front()
+        {
+            self.publisher_ids.remove(&publisher_id);
+        }
+    }
+
     /// Drops events older than the maximum age.
     fn expire(&mut self, config: &Config) {
         let Some(max_age) = config.max_age else {
@@ -189,21 +256,24 @@ impl TopicState {
             .and_then(|entry| entry.at)
             .is_some_and(|at| now.duration_since(at) >= max_age)
         {
-            self.history.pop_front();
+            self.pop_oldest();
         }
     }
 
     /// Whether events were missed, and the retained events to replay for a
     /// client whose last event was `id`. An id of another generation (another
-    /// process, another topic) or not of the channel's making is unknown.
+    /// process, another topic) or not of the channel's making is unknown; a
+    /// publisher id is known while its event is retained.
     fn replay_after(&self, id: &str) -> (bool, Vec<EncodedEvent>) {
         let first = self.history.front().map_or(self.next, |entry| entry.id);
         // `id` is known if it is retained or the one just before the oldest
         // retained (nothing after it was dropped).
-        let known = position::split_id(id)
-            .filter(|&(generation, _)| generation == self.generation)
-            .and_then(|(_, position)| parse_id(position))
-            .filter(|&id| id < self.next && id + 1 >= first);
+        let known = self.publisher_ids.get(id).copied().or_else(|| {
+            position::split_id(id)
+                .filter(|&(generation, _)| generation == self.generation)
+                .and_then(|(_, position)| parse_id(position))
+                .filter(|&id| id < self.next && id + 1 >= first)
+        });
         let skip = match known {
             Some(id) => (id + 1 - first) as usize,
             None => 0,

@@ -6,11 +6,18 @@ use std::{collections::VecDeque, sync::Arc};
 use redis::{
     aio::ConnectionManager, streams::StreamRangeReply, AsyncCommands, RedisError, RedisResult,
 };
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::{
+    sync::broadcast::{self, error::RecvError},
+    time::{Duration, Instant},
+};
 
 use crate::EncodedEvent;
 
-use super::{entry, generation, newest, stream_key::StreamKey, Live, PAGE};
+use super::{entry, generation, stream_key::StreamKey, Live, BACKOFF_MAX, BACKOFF_MIN, PAGE};
+
+/// How long a subscriber keeps trying to read the history before its
+/// subscription ends.
+const READ_RETRY: Duration = Duration::from_secs(10);
 use crate::broadcast::{position::Generation, stats::Counters};
 
 /// One subscriber's state: what it has seen, and what it still has to yield.
@@ -24,6 +31,10 @@ pub(super) struct Feed {
     pub(super) replay_done: bool,
     pub(super) live: broadcast::Receiver<Live>,
     pub(super) counters: Arc<Counters>,
+    /// The generation of the last event queued, once known.
+    pub(super) generation: Option<Generation>,
+    /// The missed-events event.
+    pub(super) missed: EncodedEvent,
 }
 
 impl Feed {
@@ -33,7 +44,7 @@ impl Feed {
                 return Some(event);
             }
             if !self.replay_done {
-                match self.read_after(None).await {
+                match self.read_retrying(None).await {
                     Ok(read) => self.replay_done = read < PAGE,
                     Err(err) => return self.fail(&err),
                 }
@@ -45,7 +56,7 @@ impl Feed {
                     // Entries between what we saw and what the reader read
                     // after: read them from the history first.
                     while live.prev > self.last {
-                        match self.read_after(Some(live.prev)).await {
+                        match self.read_retrying(Some(live.prev)).await {
                             Ok(read) if read == PAGE => {}
                             Ok(_) => self.last = live.prev,
                             Err(err) => return self.fail(&err),
@@ -55,7 +66,7 @@ impl Feed {
                     if live.event.is_some() {
                         self.counters.delivered_from_redis(live.id.ms());
                     }
-                    self.pending.extend(live.event);
+                    self.queue(live.generation, live.event);
                 }
                 Err(RecvError::Lagged(_)) => {
                     self.counters.slow_disconnect();
@@ -71,8 +82,48 @@ impl Feed {
         None
     }
 
+    /// [`read_after`](Self::read_after), tried again while Redis comes
+    /// back (a restart, a failover, the first command on a connection that
+    /// died): a connected subscriber rides out a short outage rather than
+    /// ending.
+    async fn read_retrying(&mut self, end: Option<StreamKey>) -> RedisResult<usize> {
+        let deadline = Instant::now() + READ_RETRY;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match self.read_after(end).await {
+                Ok(read) => return Ok(read),
+                Err(err) if Instant::now() + backoff < deadline => {
+                    tracing::debug!(key = %self.key, error = %err, ?backoff, "broadcast: reading the history failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Queues `event`, after the missed-events event if it starts a new
+    /// generation: the stream was deleted, flushed or expired since the last
+    /// event, and what it held but had not reached this subscriber is gone.
+    fn queue(&mut self, generation: Option<Generation>, event: Option<EncodedEvent>) {
+        if let Some(generation) = generation {
+            if self.generation.is_some_and(|seen| seen != generation) {
+                self.pending.push_back(self.missed.clone());
+            }
+            self.generation = Some(generation);
+        }
+        self.pending.extend(event);
+    }
+
+    /// The newest id of the stream (`0-0` if it is empty); notes its
+    /// generation.
     pub(super) async fn newest(&mut self) -> RedisResult<StreamKey> {
-        newest(&mut self.conn, &self.key).await
+        let reply: StreamRangeReply = self.conn.xrevrange_count(&self.key, "+", "-", 1).await?;
+        let Some(newest) = reply.ids.first() else {
+            return Ok(StreamKey::ZERO);
+        };
+        self.generation = generation(newest);
+        Ok(StreamKey::parse(&newest.id).unwrap_or(StreamKey::ZERO))
     }
 
     /// Whether the stream holds `id`, written in `generation`.
@@ -96,9 +147,9 @@ impl Feed {
         let end = end.map_or_else(|| "+".to_owned(), |end| end.to_string());
         let reply: StreamRangeReply = self.conn.xrange_count(&self.key, start, end, PAGE).await?;
         let read = reply.ids.len();
-        for (id, event) in reply.ids.into_iter().filter_map(entry) {
+        for (id, generation, event) in reply.ids.into_iter().filter_map(entry) {
             self.last = id;
-            self.pending.extend(event);
+            self.queue(generation, event);
         }
         Ok(read)
     }

@@ -355,6 +355,7 @@ async fn start(
                 .unwrap_or(StreamKey::ZERO);
             let mark = Live {
                 id: newest,
+                generation: None,
                 prev: newest,
                 event: None,
             };
@@ -396,8 +397,9 @@ async fn read(
             .ids
             .into_iter()
             .filter_map(entry)
-            .map(|(id, event)| Live {
+            .map(|(id, generation, event)| Live {
                 id,
+                generation,
                 prev: StreamKey::ZERO,
                 event,
             });
