@@ -127,7 +127,10 @@ use std::{
     future::{Future, IntoFuture},
     io,
     pin::{pin, Pin},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -413,6 +416,7 @@ where
     if let Some(shutdown) = &config.shutdown {
         shutdown.trigger();
     }
+    shared.phase.store(conn::STOPPING, Ordering::Release);
     shared.stop.cancel();
     connections.close();
     match config.shutdown_timeout {
@@ -426,6 +430,7 @@ where
                     open = connections.len(),
                     "connections still open after {limit:?}; closing them"
                 );
+                shared.phase.store(conn::FORCED, Ordering::Release);
                 shared.force.cancel();
                 connections.wait().await;
             }
@@ -458,6 +463,7 @@ fn shared(router: Router, config: &Config) -> Shared {
         header_read_timeout: config.header_read_timeout,
         stop: CancellationToken::new(),
         force: CancellationToken::new(),
+        phase: AtomicU8::new(conn::RUNNING),
     }
 }
 
