@@ -65,13 +65,17 @@ struct ConnService {
 impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = Response;
     type Error = Infallible;
-    type Future = RouteFuture<Infallible>;
+    // Boxed: hyper's HTTP/1 connection keeps a box for the request in
+    // flight for as long as the connection lives, sized for this future.
+    // The router's future is 320 bytes; boxed here it lives only while the
+    // request is handled, and a stream's connection keeps 8 bytes.
+    type Future = Pin<Box<RouteFuture<Infallible>>>;
 
     #[inline]
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(ConnectInfo(self.peer));
         // A router is always ready; a clone is one reference count.
-        self.router.clone().call(req)
+        Box::pin(self.router.clone().call(req))
     }
 }
 
