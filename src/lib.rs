@@ -79,6 +79,7 @@ pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
+pub mod resumable;
 pub mod retry;
 pub mod serve;
 pub mod shutdown;
