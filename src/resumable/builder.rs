@@ -217,6 +217,9 @@ impl ResumableBuilder {
             .connect_redis(url)
             .await
             .map_err(super::ResumableError::Backend)?;
-        Ok(ResumableResponses::from_parts(self.config, Logs::Shared(log)))
+        Ok(ResumableResponses::from_parts(
+            self.config,
+            Logs::Shared(log),
+        ))
     }
 }

@@ -136,7 +136,9 @@ impl fmt::Display for SinkError {
         match self {
             Self::InvalidEvent(err) => write!(f, "invalid event: {err}"),
             Self::ReservedType => f.write_str("the event type `axum-sse-resumable` is reserved"),
-            Self::IdNotAllowed => f.write_str("a response's event cannot carry an `id`: the log gives ids"),
+            Self::IdNotAllowed => {
+                f.write_str("a response's event cannot carry an `id`: the log gives ids")
+            }
             Self::TooLarge => f.write_str("the response outgrew its bound of events or bytes"),
             Self::Closed => f.write_str("the response was cancelled or has ended"),
             Self::Backend(err) => write!(f, "the response log failed: {err}"),

@@ -6,7 +6,10 @@ use tokio::sync::Mutex;
 
 use crate::{broadcast::Broadcast, Event};
 
-use super::{control::{self, Control}, SinkError};
+use super::{
+    control::{self, Control},
+    SinkError,
+};
 
 /// Where a producer writes its response: every event goes into the
 /// response's log, at once, whoever reads it (or nobody).
@@ -89,7 +92,10 @@ impl EventSink {
         }
         if written.events >= shared.max_events || written.bytes + len > shared.max_bytes {
             written.closed = true;
-            shared.log.publish(&shared.topic, Control::Cut.event()).await?;
+            shared
+                .log
+                .publish(&shared.topic, Control::Cut.event())
+                .await?;
             return Err(SinkError::TooLarge);
         }
         shared.log.publish(&shared.topic, event).await?;

@@ -165,7 +165,12 @@ impl ResumableResponses {
             return Err(ResumableError::InvalidId);
         }
         let inner = &self.inner;
-        if inner.config.shutdown.as_ref().is_some_and(|s| s.is_triggered()) {
+        if inner
+            .config
+            .shutdown
+            .as_ref()
+            .is_some_and(|s| s.is_triggered())
+        {
             return Err(ResumableError::ShuttingDown);
         }
         if check_shared && matches!(inner.logs, Logs::Shared(_)) {
@@ -241,7 +246,7 @@ impl ResumableResponses {
             if let Err(err) = shared.finish(outcome).await {
                 tracing::warn!(error = %err, "could not write the end of a resumable response");
             }
-            finished(weak, shared.topic.clone(), seq).await;
+            finished(weak, shared.topic.clone(), seq);
         });
         Ok(())
     }
@@ -251,7 +256,11 @@ impl ResumableResponses {
     /// end of their stream. Returns whether a producer was running here.
     pub fn cancel(&self, id: &str) -> bool {
         let state = lock(&self.inner.state);
-        match state.entries.get(id).and_then(|entry| entry.cancel.as_ref()) {
+        match state
+            .entries
+            .get(id)
+            .and_then(|entry| entry.cancel.as_ref())
+        {
             Some(cancel) => {
                 cancel.cancel();
                 true
@@ -331,7 +340,7 @@ impl ResumableResponses {
 
 /// The producer of `id` returned: free its live slot, and keep its log for
 /// the TTL (memory) or forget it (Redis keeps it).
-async fn finished(inner: Weak<Inner>, id: String, seq: u64) {
+fn finished(inner: Weak<Inner>, id: String, seq: u64) {
     let ttl = {
         let Some(inner) = inner.upgrade() else { return };
         let mut state = lock(&inner.state);
@@ -348,25 +357,37 @@ async fn finished(inner: Weak<Inner>, id: String, seq: u64) {
         state.finished.push_back((id.clone(), seq));
         let max = inner.config.max_retained;
         while state.retained > max {
-            let Some((oldest, seq)) = state.finished.pop_front() else { break };
+            let Some((oldest, seq)) = state.finished.pop_front() else {
+                break;
+            };
             state.remove_finished(&oldest, seq);
         }
         if state.finished.len() > 2 * max.max(16) {
-            let State { entries, finished, .. } = &mut *state;
+            let State {
+                entries, finished, ..
+            } = &mut *state;
             finished.retain(|(id, seq)| entries.get(id).is_some_and(|e| e.is_finished(*seq)));
         }
         inner.config.ttl
     };
-    tokio::time::sleep(ttl).await;
-    if let Some(inner) = inner.upgrade() {
-        lock(&inner.state).remove_finished(&id, seq);
-    }
+    // Not on the producer's task: `drain` waits for producers, not for
+    // their logs to expire.
+    tokio::spawn(async move {
+        tokio::time::sleep(ttl).await;
+        if let Some(inner) = inner.upgrade() {
+            lock(&inner.state).remove_finished(&id, seq);
+        }
+    });
 }
 
 impl State {
     /// Drops the log of `id` if it is still the finished response `seq`.
     fn remove_finished(&mut self, id: &str, seq: u64) {
-        if self.entries.get(id).is_some_and(|entry| entry.is_finished(seq)) {
+        if self
+            .entries
+            .get(id)
+            .is_some_and(|entry| entry.is_finished(seq))
+        {
             self.entries.remove(id);
             self.retained -= 1;
         }
