@@ -32,6 +32,8 @@ use axum_sse::{
 pub struct App {
     pub responses: ResumableResponses,
     pub generations: Arc<AtomicUsize>,
+    /// Producers wait until this is `true` (it is at first).
+    pub gate: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Deserialize)]
@@ -58,9 +60,11 @@ async fn start(
     Query(query): Query<StartQuery>,
 ) -> Result<String, ResumableError> {
     let generations = Arc::clone(&app.generations);
+    let mut gate = app.gate.subscribe();
     app.responses
         .start(move |mut sink| async move {
             generations.fetch_add(1, Ordering::SeqCst);
+            let _ = gate.wait_for(|open| *open).await;
             for i in 0..query.n {
                 tokio::time::sleep(Duration::from_millis(query.delay_ms)).await;
                 sink.send(Event::new().event("token").data(token(i)))
@@ -95,6 +99,7 @@ pub fn app(responses: ResumableResponses) -> App {
     App {
         responses,
         generations: Arc::default(),
+        gate: tokio::sync::watch::Sender::new(true),
     }
 }
 
