@@ -131,6 +131,12 @@ impl From<BroadcastError> for SinkError {
     }
 }
 
+impl From<EventError> for SinkError {
+    fn from(err: EventError) -> Self {
+        Self::InvalidEvent(err)
+    }
+}
+
 impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
