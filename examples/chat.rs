@@ -146,16 +146,13 @@ async fn generate(state: AppState, prompt: String, mut sink: EventSink) -> Resul
 /// it yet.
 async fn reply_log(state: &AppState, prompt: &str) -> Result<Resume, ResumableError> {
     let id = reply_id(prompt);
-    if let resume @ Resume::Stream(_) = state.responses.resume(&id, None).await? {
-        return Ok(resume);
-    }
     let (task_state, prompt) = (state.clone(), prompt.to_owned());
     match state
         .responses
         .start_with_id(&id, move |sink| generate(task_state, prompt, sink))
         .await
     {
-        // Another request (or instance) started it a moment ago.
+        // Started now, or by an earlier request (on any instance).
         Ok(()) | Err(ResumableError::AlreadyExists) => {}
         Err(err) => return Err(err),
     }
@@ -211,7 +208,9 @@ async fn chat(
         if let Some(retry) = retry.take() {
             event = event.retry(retry);
         }
-        sse.send(event.data(data)).await.map_err(IntoResponse::into_response)?;
+        sse.send(event.data(data))
+            .await
+            .map_err(IntoResponse::into_response)?;
         sent = true;
         if query.drop_after == Some(index) {
             tracing::info!(index, "dropping the connection, as asked");
@@ -229,7 +228,11 @@ async fn chat(
 /// generated on this instance.
 async fn generations(State(state): State<AppState>, Query(query): Query<ChatQuery>) -> String {
     let generations = state.generations.lock().unwrap();
-    generations.get(&query.prompt).copied().unwrap_or(0).to_string()
+    generations
+        .get(&query.prompt)
+        .copied()
+        .unwrap_or(0)
+        .to_string()
 }
 
 /// The AI SDK's chat request: `{ id, messages: [{ id, role, parts }], trigger, .. }`.
@@ -373,7 +376,10 @@ async fn main() {
             #[cfg(feature = "redis")]
             {
                 tracing::info!("replies live in Redis at {url}");
-                responses.connect_redis(&url).await.expect("connect to Redis")
+                responses
+                    .connect_redis(&url)
+                    .await
+                    .expect("connect to Redis")
             }
             #[cfg(not(feature = "redis"))]
             {

@@ -139,6 +139,14 @@
 //! `204 No Content`. A response cut short ends its stream the same way: the
 //! client's next resume is `204`.
 //!
+//! # MCP: priming and closing early
+//!
+//! An MCP server (Streamable HTTP transport) may free a connection during a
+//! long call: [`EventSink::prime`] writes an event with an id and empty data
+//! first, [`ResponseStream::close_after`] ends the HTTP stream early with a
+//! `retry`, and the client reconnects with `Last-Event-ID` and reads on from
+//! the log. See the example there.
+//!
 //! # Shutdown that drains
 //!
 //! With [`ResumableBuilder::shutdown`], triggering the [`SseShutdown`]

@@ -120,6 +120,21 @@ impl EventSink {
         Ok(())
     }
 
+    /// Writes a priming event: empty data, and the `id` the log gives it
+    /// (`data:` then `id: …`). A client that reads it has a last event id
+    /// before the first real event, so it can resume even if the stream is
+    /// closed before then; the MCP Streamable HTTP transport asks a server
+    /// to send one first. A browser's `EventSource` dispatches it as a
+    /// `message` with empty data. See
+    /// [`ResponseStream::close_after`](super::ResponseStream::close_after).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`send`](Self::send).
+    pub async fn prime(&mut self) -> Result<(), SinkError> {
+        self.send(Event::new().data("")).await
+    }
+
     /// The response's id.
     pub fn response_id(&self) -> &str {
         &self.shared.topic

@@ -30,10 +30,10 @@ use super::{
 const FROM_START: &str = "-";
 
 /// How long to wait for a log's start marker before taking the log for
-/// missing. Redis hands the first page of the replay with the
+/// missing. Both backends hand the replay's first events with the
 /// subscription, so an existing log answers at once; only a missing one
-/// waits this long.
-const PROBE: Duration = Duration::from_millis(200);
+/// (with Redis: in memory the store knows) waits this long.
+const PROBE: Duration = Duration::from_millis(25);
 
 /// What [`ResumableResponses::resume`](super::ResumableResponses::resume)
 /// found.
@@ -77,6 +77,91 @@ impl IntoResponse for Resume {
 pub struct ResponseStream {
     // The mutex only makes the stream `Sync`; polling takes `&mut self`.
     inner: Mutex<BoxStream<'static, EncodedEvent>>,
+}
+
+impl ResponseStream {
+    /// Ends this stream `after` its start, with a `retry` field of `retry`
+    /// (WHATWG "reconnection time"), even though the response goes on: the
+    /// client reconnects with its last event id and resumes from the log.
+    /// Events written before are sent as usual; the response ending first
+    /// ends the stream first.
+    ///
+    /// This is how an MCP server (Streamable HTTP, "resumability and
+    /// redelivery") frees a connection during a long call: the producer
+    /// [primes](super::EventSink::prime) the stream with an event that has
+    /// an id and empty data, the server closes the stream early with a
+    /// `retry`, and the client comes back with `Last-Event-ID`:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum_sse::{resumable::{ResumableResponses, Resume}, Event};
+    /// use futures_util::StreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let responses = ResumableResponses::new();
+    /// // A tool call that takes a minute, answering a JSON-RPC request.
+    /// let id = responses
+    ///     .start(|mut sink| async move {
+    ///         sink.prime().await?;
+    ///         tokio::time::sleep(Duration::from_secs(60)).await;
+    ///         sink.send(Event::new().data(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)).await
+    ///     })
+    ///     .await?;
+    ///
+    /// // The POST's stream: the priming event, then after 5 s a retry and the end.
+    /// let Resume::Stream(stream) = responses.resume(&id, None).await? else { panic!() };
+    /// let events: Vec<_> = stream
+    ///     .close_after(Duration::from_secs(5), Duration::from_secs(1))
+    ///     .collect()
+    ///     .await;
+    /// let priming = std::str::from_utf8(events[0].as_bytes())?;
+    /// assert!(priming.starts_with("data:\nid: ") && priming.ends_with("\n\n"));
+    /// assert_eq!(events[1].as_bytes(), b"retry: 1000\n\n");
+    /// assert_eq!(events.len(), 2);
+    ///
+    /// // The client's GET with `Last-Event-ID`: the result once it is there.
+    /// let last = priming["data:\nid: ".len()..].trim_end();
+    /// let Resume::Stream(rest) = responses.resume(&id, Some(last)).await? else { panic!() };
+    /// let rest: Vec<_> = rest.collect().await;
+    /// assert!(rest[0].as_bytes().starts_with(br#"data: {"jsonrpc":"2.0","id":1,"result":{}}"#));
+    /// assert_eq!(rest.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn close_after(self, after: Duration, retry: Duration) -> Self {
+        let inner = self
+            .inner
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let deadline = Box::pin(tokio::time::sleep(after));
+        let state = (inner, deadline, false);
+        let stream = futures_util::stream::unfold(
+            state,
+            move |(mut inner, mut deadline, done)| async move {
+                if done {
+                    return None;
+                }
+                tokio::select! {
+                    biased;
+                    () = &mut deadline => Some((retry_event(retry), (inner, deadline, true))),
+                    event = inner.next() => event.map(|event| (event, (inner, deadline, false))),
+                }
+            },
+        );
+        Self {
+            inner: Mutex::new(stream.boxed()),
+        }
+    }
+}
+
+/// An event of only a `retry` field: no data, so a client dispatches
+/// nothing and only takes the reconnection time.
+fn retry_event(delay: Duration) -> EncodedEvent {
+    Event::new()
+        .retry(delay)
+        .encode()
+        .expect("a retry field is always valid")
 }
 
 impl Stream for ResponseStream {
@@ -248,10 +333,6 @@ impl Reader {
     /// The last event on shutdown: a `retry` drawn from the drain window.
     fn farewell(&self) -> EncodedEvent {
         let window = self.drain_window.as_millis().min(u128::from(u64::MAX)) as u64;
-        let delay = Duration::from_millis(fastrand::u64(0..=window));
-        Event::new()
-            .retry(delay)
-            .encode()
-            .expect("a retry field is always valid")
+        retry_event(Duration::from_millis(fastrand::u64(0..=window)))
     }
 }
