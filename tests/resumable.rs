@@ -493,3 +493,44 @@ async fn drain_cancels_producers_past_its_deadline() {
     // The store still starts responses after a drain (no shutdown handle).
     responses.start(|_| async { Ok(()) }).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_producer_that_panics_ends_its_response_and_frees_its_slot() {
+    let responses = ResumableResponses::builder().max_live(1).build();
+    let id = responses
+        .start(|mut sink| async move {
+            sink.send(Event::new().data("a")).await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            panic!("the producer panics, on purpose");
+        })
+        .await
+        .unwrap();
+    let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(stream.count().await, 1, "the reader ends");
+    assert_eq!(responses.live(), 0);
+    responses.start(|_| async { Ok(()) }).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reader_gives_up_on_a_log_silent_for_a_ttl() {
+    let responses = ResumableResponses::builder()
+        .ttl(Duration::from_secs(30))
+        .build();
+    let id = responses
+        .start(|mut sink| async move {
+            sink.send(Event::new().data("a")).await?;
+            std::future::pending().await
+        })
+        .await
+        .unwrap();
+    let Resume::Stream(mut stream) = responses.resume(&id, None).await.unwrap() else {
+        panic!()
+    };
+    assert!(stream.next().await.is_some());
+    let start = tokio::time::Instant::now();
+    assert!(stream.next().await.is_none());
+    assert_eq!(start.elapsed().as_secs(), 30);
+    assert_eq!(responses.live(), 1, "the producer itself runs on");
+}

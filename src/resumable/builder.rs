@@ -97,6 +97,8 @@ impl ResumableBuilder {
     /// After it, a resume answers [`Resume::NotFound`](super::Resume::NotFound)
     /// (`204 No Content`). In memory a timer per finished response removes
     /// it; with Redis every write pushes back the key's expiry (`PEXPIRE`).
+    /// A reader also ends when the log stays silent this long (its
+    /// producer's instance is gone): the client's next resume decides.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.config.ttl = ttl;
         self

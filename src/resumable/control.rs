@@ -87,13 +87,13 @@ pub(super) fn parse(event: &EncodedEvent) -> Option<Control> {
 /// The `id` of an encoded event: its last `id:` line, as the log wrote it.
 pub(super) fn event_id(event: &EncodedEvent) -> Option<&str> {
     lines(event.as_bytes())
-        .filter_map(|line| line.strip_prefix(b"id:"))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix(b"id:"))
         .map(|value| value.strip_prefix(b" ").unwrap_or(value))
         .and_then(|value| std::str::from_utf8(value).ok())
 }
 
-fn lines(wire: &[u8]) -> impl Iterator<Item = &[u8]> {
+fn lines(wire: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
     wire.split(|&b| b == b'\n')
 }
 

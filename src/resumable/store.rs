@@ -4,10 +4,12 @@ use std::{
     collections::{HashMap, VecDeque},
     fmt,
     future::Future,
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex, Weak},
     time::Duration,
 };
 
+use futures_util::FutureExt;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -223,14 +225,20 @@ impl ResumableResponses {
             max_bytes: inner.config.max_bytes,
             state: AsyncMutex::default(),
         });
-        let run = producer(EventSink::new(Arc::clone(&shared)));
+        // A producer that panics ends its response like one that failed:
+        // its readers must not wait for an end that never comes.
+        let run = AssertUnwindSafe(producer(EventSink::new(Arc::clone(&shared)))).catch_unwind();
         let weak = Arc::downgrade(inner);
         let max_duration = inner.config.max_duration;
         inner.tasks.spawn(async move {
             let outcome = tokio::select! {
                 result = run => match result {
-                    Ok(()) => Control::End,
-                    Err(err) => {
+                    Ok(Ok(())) => Control::End,
+                    Err(_panic) => {
+                        tracing::error!("resumable producer panicked");
+                        Control::Cut
+                    }
+                    Ok(Err(err)) => {
                         if !matches!(err, SinkError::TooLarge | SinkError::Closed) {
                             tracing::warn!(error = %err, "resumable producer failed");
                         }

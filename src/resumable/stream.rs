@@ -190,6 +190,8 @@ struct Reader {
     head: VecDeque<EncodedEvent>,
     shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     drain_window: Duration,
+    /// How long the log may stay silent before the reader gives up.
+    idle: Duration,
     done: bool,
 }
 
@@ -248,6 +250,7 @@ pub(super) async fn open(
             .as_ref()
             .map(|shutdown| Box::pin(shutdown.wait())),
         drain_window: inner.config.drain_window,
+        idle: inner.config.ttl,
         done: false,
     };
     let stream = futures_util::stream::unfold(reader, |mut reader| async move {
@@ -282,7 +285,16 @@ impl Reader {
                             self.done = true;
                             return Some(self.farewell());
                         }
-                        event = self.sub.next() => event,
+                        event = tokio::time::timeout(self.idle, self.sub.next()) => match event {
+                            Ok(event) => event,
+                            Err(_) => {
+                                // Nothing written for a whole TTL: the
+                                // producer's instance is gone (with Redis,
+                                // its log expires now).
+                                self.done = true;
+                                return None;
+                            }
+                        },
                     }
                 }
             };

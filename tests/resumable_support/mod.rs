@@ -152,8 +152,8 @@ pub fn whole_events(bytes: &[u8]) -> (&[u8], Option<String>) {
     let whole = &bytes[..end];
     let id = whole
         .split(|&b| b == b'\n')
-        .filter_map(|line| line.strip_prefix(b"id: "))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix(b"id: "))
         .map(|id| String::from_utf8(id.to_vec()).unwrap());
     (whole, id)
 }
