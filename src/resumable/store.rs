@@ -182,7 +182,19 @@ impl ResumableResponses {
             }
         }
         let cancel = CancellationToken::new();
-        let (log, seq) = {
+        // A log of its own (memory) gets its start marker before anyone can
+        // find it; a shared one (Redis) only once this start is accepted.
+        let (log, own) = match &inner.logs {
+            Logs::Memory(template) => {
+                let log = template.clone().build();
+                log.publish(id, Control::Start.event())
+                    .await
+                    .map_err(ResumableError::Backend)?;
+                (log.clone(), Some(log))
+            }
+            Logs::Shared(log) => (log.clone(), None),
+        };
+        let seq = {
             let mut state = lock(&inner.state);
             if state.entries.contains_key(id) {
                 return Err(ResumableError::AlreadyExists);
@@ -192,13 +204,6 @@ impl ResumableResponses {
                     limit: inner.config.max_live,
                 });
             }
-            let (log, own) = match &inner.logs {
-                Logs::Memory(template) => {
-                    let log = template.clone().build();
-                    (log.clone(), Some(log))
-                }
-                Logs::Shared(log) => (log.clone(), None),
-            };
             state.live += 1;
             state.next_seq += 1;
             let seq = state.next_seq;
@@ -210,13 +215,15 @@ impl ResumableResponses {
                     seq,
                 },
             );
-            (log, seq)
+            seq
         };
-        if let Err(err) = log.publish(id, Control::Start.event()).await {
-            let mut state = lock(&inner.state);
-            state.live -= 1;
-            state.entries.remove(id);
-            return Err(ResumableError::Backend(err));
+        if matches!(inner.logs, Logs::Shared(_)) {
+            if let Err(err) = log.publish(id, Control::Start.event()).await {
+                let mut state = lock(&inner.state);
+                state.live -= 1;
+                state.entries.remove(id);
+                return Err(ResumableError::Backend(err));
+            }
         }
         let shared = Arc::new(Shared {
             log,
