@@ -309,9 +309,10 @@ async fn the_bound_on_live_responses_answers_503_with_a_reason() {
         responses.live() == 1
     })
     .await;
+    // Nothing was written before the cancel: nothing to read, 204.
     let (status, read) = read_events(addr, &a, None, None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(read, b"", "nothing was written before the cancel");
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(read, b"");
     assert!(!responses.cancel(&a), "no longer running");
     let c = start_reply(addr, 1, 0).await;
     let (_, read) = read_events(addr, &c, None, None).await;
@@ -414,9 +415,10 @@ async fn a_producer_past_its_max_duration_is_stopped_and_retained_responses_are_
         responses.resume(&ids[1], None).await.unwrap(),
         Resume::NotFound
     ));
+    // Kept, and empty: nothing to read.
     assert!(matches!(
         responses.resume(&ids[3], None).await.unwrap(),
-        Resume::Stream(_)
+        Resume::Complete
     ));
 }
 
@@ -469,7 +471,8 @@ async fn shutdown_ends_readers_with_a_spread_retry_and_drain_waits_for_producers
         };
         // A reader opened after the shutdown ends at once with its retry.
         let events: Vec<_> = stream.collect().await;
-        assert_eq!(events.len(), 1);
+        assert!(events.len() <= 2, "{events:?}");
+        assert!(events.last().unwrap().as_bytes().starts_with(b"retry: "));
     }
 }
 

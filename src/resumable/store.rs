@@ -292,8 +292,9 @@ impl ResumableResponses {
     ///   that is not one of this log's (forged, garbled, of another
     ///   response) gets an `event: missed` (empty data) first, then the
     ///   whole response.
-    /// - [`Resume::Complete`]: the response is complete and the client has
-    ///   read it to its end; `204 No Content` stops an `EventSource`.
+    /// - [`Resume::Complete`]: the response has ended (complete, or cut
+    ///   short) and the client has read it to its end, or it ended with no
+    ///   event; `204 No Content` stops an `EventSource`.
     /// - [`Resume::NotFound`]: no such response, or its log expired (TTL) or
     ///   was dropped; also `204`.
     ///

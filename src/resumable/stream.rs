@@ -47,7 +47,9 @@ const PROBE: Duration = Duration::from_millis(25);
 pub enum Resume {
     /// What is left of the response, then its live rest.
     Stream(ResponseStream),
-    /// The response is complete, and the client has read it to its end.
+    /// Nothing is left to read: the response has ended (complete or cut
+    /// short) and the client has read it to its end (or it ended with no
+    /// event at all).
     Complete,
     /// No such response: never started, or its log expired or was dropped.
     NotFound,
@@ -230,7 +232,11 @@ pub(super) async fn open(
         }
     } else {
         last_seen = last_event_id.map(str::to_owned);
-        // Read to its end already? Then there is nothing to stream.
+    }
+    // Nothing left to read (read to its end, or a response that ended
+    // with no event)? Then there is nothing to stream: `204`, not an empty
+    // stream an `EventSource` would reopen forever.
+    if head.is_empty() {
         if let Some(Some(event)) = sub.next().now_or_never() {
             match control::parse(&event) {
                 Some(control) if control.is_end() => return Ok(Resume::Complete),
