@@ -37,7 +37,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
-//! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances; `resumable::ResumableBuilder::connect_redis`: resumable responses shared the same way |
+//! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
 //! # Where things are
@@ -50,9 +50,9 @@
 //! | per-stream protocol layers | [`HeartbeatLayer`], [`RetryLayer`], [`LastEventIdLayer`] |
 //! | lifecycle layers | [`TimeLimitLayer`], [`StreamLimitLayer`], [`ShutdownLayer`], [`SseStats`] |
 //! | one event to many subscribers, with replay | [`broadcast`] |
-//! | a reply that outlives its client, resumed on any instance | [`resumable`] |
 //! | reading streams | [`decode`], `client` (feature `client`), `test_util` (feature `test-util`) |
 //! | recipes | [`cookbook`] |
+//! | a reply that outlives its client, resumed on any instance (Redis: `redis`) | [`resumable`] |
 //!
 //! The sections below are kept in `src/docs/` and cover how a request flows
 //! and what the crate puts on the wire, layer ordering with tower-http, and
@@ -80,8 +80,8 @@ pub mod heartbeat;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
-pub mod resumable;
 pub mod retry;
+pub mod resumable;
 pub mod serve;
 pub mod shutdown;
 pub mod stats;
