@@ -53,6 +53,7 @@
 //! | who follows a topic, joins and leaves | [`presence`] |
 //! | reading streams | [`decode`], `client` (feature `client`), `test_util` (feature `test-util`) |
 //! | recipes | [`cookbook`] |
+//! | a reply that outlives its client, resumed on any instance (Redis: `redis`) | [`resumable`] |
 //!
 //! The sections below are kept in `src/docs/` and cover how a request flows
 //! and what the crate puts on the wire, layer ordering with tower-http, and
@@ -81,6 +82,7 @@ pub mod last_event_id;
 pub mod layer;
 pub mod limit;
 pub mod presence;
+pub mod resumable;
 pub mod retry;
 pub mod serve;
 pub mod shutdown;
