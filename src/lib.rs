@@ -37,6 +37,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
+//! | `hub` | no | `hub::Hub`: many topics on one connection with one cursor, topic selectors (exact, URL pattern, URI template), authorization and private updates |
 //! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
@@ -76,6 +77,8 @@ pub mod client;
 pub mod decode;
 mod event;
 pub mod heartbeat;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
