@@ -442,13 +442,14 @@ async fn events_older_than_the_maximum_age_are_not_history() {
 }
 
 #[tokio::test]
-async fn publishing_refuses_an_id_of_its_own_and_invalid_events() {
+async fn publishing_refuses_invalid_ids_and_invalid_events() {
     let feed = Broadcast::new();
     let err = feed
-        .publish("t", Event::new().id("mine").data("x"))
+        .publish("t", Event::new().id("two words").data("x"))
         .await
         .unwrap_err();
-    assert!(matches!(err, BroadcastError::IdNotAllowed), "{err}");
+    assert!(matches!(err, BroadcastError::InvalidId(_)), "{err}");
+    assert!(!err.is_backend());
     let err = feed
         .publish("t", Event::new().event("a\nid: 7").data("x"))
         .await
@@ -461,6 +462,60 @@ async fn publishing_refuses_an_id_of_its_own_and_invalid_events() {
         .await
         .unwrap();
     assert_eq!(feed.stats().published(), 1);
+}
+
+#[tokio::test]
+async fn a_publisher_id_is_deduplicated_while_its_event_is_in_the_history() {
+    let feed = Broadcast::builder().history(3).build();
+    let mut live = feed.subscribe("t", None).await.unwrap();
+    feed.publish("t", Event::new().id("m-1").data("1"))
+        .await
+        .unwrap();
+    let mut ids = Ids::default();
+    ids.publish(&feed, "t", 1..=2).await;
+    // Still retained: a retry is not stored.
+    feed.publish("t", Event::new().id("m-1").data("1"))
+        .await
+        .unwrap();
+    assert_eq!(feed.stats().published(), 3);
+    ids.publish(&feed, "t", 3..=3).await;
+    // Dropped from the history: the id is free again, and a resume from it
+    // says that events were missed.
+    let mut resumed = feed.subscribe("t", Some("m-1")).await.unwrap();
+    assert!(resumed.missed_events());
+    assert_eq!(text(&next(&mut resumed).await), "event: missed\ndata:\n\n");
+    expect_events(&mut resumed, &ids, 1, 3).await;
+    feed.publish("t", Event::new().id("m-1").data("again"))
+        .await
+        .unwrap();
+    assert_eq!(feed.stats().published(), 5);
+    assert_eq!(text(&next(&mut live).await), "data: 1\nid: m-1\n\n");
+    expect_events(&mut live, &ids, 1, 3).await;
+    assert_eq!(text(&next(&mut live).await), "data: again\nid: m-1\n\n");
+}
+
+#[tokio::test]
+async fn a_publisher_id_over_http_is_the_events_id_and_resumes() {
+    let feed = Broadcast::new();
+    let addr = serve(app(feed.clone())).await;
+    let mut first = fetch(addr, "/events/orders").await.into_body();
+    for _ in 0..2 {
+        let id = feed
+            .publish("orders", Event::new().event("order").id("A-17").data("x"))
+            .await
+            .unwrap();
+        assert_eq!(id, "A-17");
+    }
+    let mut ids = Ids::default();
+    ids.publish(&feed, "orders", 1..=1).await;
+    assert_eq!(
+        read_until(&mut first, &ids.wire(1)).await,
+        format!("event: order\ndata: x\nid: A-17\n\n{}", ids.wire(1))
+    );
+    let mut resumed = fetch_resuming(addr, "/events/orders", "A-17")
+        .await
+        .into_body();
+    assert_eq!(read_until(&mut resumed, &ids.wire(1)).await, ids.wire(1));
 }
 
 #[tokio::test]
@@ -569,6 +624,20 @@ mod conformance {
             Broadcast::new()
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn publisher_ids_are_stored_once_and_resume() {
+        conformance::publisher_ids_are_stored_once_and_resume(&Broadcast::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_identical_publishes_store_once() {
+        for _ in 0..20 {
+            let feed = Broadcast::new();
+            conformance::concurrent_identical_publishes_store_once(&feed, &feed.clone()).await;
+            assert_eq!(feed.stats().published(), 51);
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

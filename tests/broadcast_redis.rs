@@ -483,6 +483,26 @@ mod conformance {
     }
 
     #[tokio::test]
+    async fn publisher_ids_are_stored_once_and_resume() {
+        let Some(url) = redis_url() else { return };
+        let feed = instance(&url, &unique_prefix()).await;
+        conformance::publisher_ids_are_stored_once_and_resume(&feed).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_identical_publishes_from_two_instances_store_once() {
+        let Some(url) = redis_url() else { return };
+        let prefix = unique_prefix();
+        let (a, b) = (instance(&url, &prefix).await, instance(&url, &prefix).await);
+        for _ in 0..5 {
+            let (before_a, before_b) = (a.stats().published(), b.stats().published());
+            conformance::concurrent_identical_publishes_store_once(&a, &b).await;
+            let stored = a.stats().published() + b.stats().published() - before_a - before_b;
+            assert_eq!(stored, 51);
+        }
+    }
+
+    #[tokio::test]
     async fn an_id_from_before_a_redis_restart_gets_the_missed_events_event() {
         if redis_url().is_none() {
             return;
@@ -640,4 +660,97 @@ async fn connected_subscribers_go_on_across_a_flushall() {
     let last = publish(&a, "t", "7").await;
     assert_eq!(text(&next(&mut subscription).await), last);
     assert_eq!(text(&next(&mut resumed).await), last);
+}
+
+#[tokio::test]
+async fn publisher_ids_are_forgotten_with_their_trimmed_events() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let feed = Broadcast::builder()
+        .key_prefix(&prefix)
+        .history(10)
+        .connect_redis(&url)
+        .await
+        .unwrap();
+    for n in 0..600 {
+        let id = format!("p-{n}");
+        let returned = feed
+            .publish("t", Event::new().id(&id).data(n.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(returned, id);
+    }
+    // The id map is trimmed with the stream (`MAXLEN ~ 10` keeps whole
+    // blocks of 100 or so), never grows with what was published.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stream: usize = redis::cmd("XLEN")
+        .arg(format!("{prefix}t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let ids: usize = redis::cmd("HLEN")
+        .arg(format!("{prefix}\0ids\0t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let order: usize = redis::cmd("LLEN")
+        .arg(format!("{prefix}\0order\0t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(stream < 300, "{stream}");
+    assert_eq!((ids, order), (stream, stream));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}\0ids\0t"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the id map expires with the stream: {ttl}");
+
+    // A trimmed id is foreign: the missed-events event; and free again: a
+    // publish with it is stored.
+    let mut resumed = feed.subscribe("t", Some("p-0")).await.unwrap();
+    assert!(resumed.missed_events());
+    assert_eq!(text(&next(&mut resumed).await), "event: missed\ndata:\n\n");
+    let kept = next(&mut resumed).await;
+    assert!(text(&kept).starts_with("data: "), "{}", text(&kept));
+    let before = feed.stats().published();
+    feed.publish("t", Event::new().id("p-0").data("again"))
+        .await
+        .unwrap();
+    feed.publish("t", Event::new().id("p-599").data("retry"))
+        .await
+        .unwrap();
+    assert_eq!(feed.stats().published(), before + 1);
+    let mut exact = feed.subscribe("t", Some("p-599")).await.unwrap();
+    assert!(!exact.missed_events());
+    assert_eq!(text(&next(&mut exact).await), "data: again\nid: p-0\n\n");
+}
+
+#[tokio::test]
+async fn a_topic_cannot_name_the_crates_own_keys() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let feed = instance(&url, &prefix).await;
+    // Topics from a URL path may start with NUL (`%00`): they are topics
+    // like any other, and the instance's reader goes on for the others.
+    let mut normal = feed.subscribe("t", None).await.unwrap();
+    let mut odd = Vec::new();
+    for topic in ["\0changes", "\0ids\0t", "\0order\0t"] {
+        odd.push(feed.subscribe(topic, None).await.unwrap());
+    }
+    feed.publish("t", Event::new().id("x-1").data("1"))
+        .await
+        .unwrap();
+    for (topic, subscription) in ["\0changes", "\0ids\0t", "\0order\0t"].iter().zip(&mut odd) {
+        let id = feed.publish(topic, Event::new().data("odd")).await.unwrap();
+        assert_eq!(text(&next(subscription).await), wire("odd", &id));
+    }
+    let id = publish(&feed, "t", "2").await;
+    assert_eq!(text(&next(&mut normal).await), "data: 1\nid: x-1\n\n");
+    assert_eq!(text(&next(&mut normal).await), id);
 }

@@ -67,19 +67,37 @@ impl Broadcast {
         }
     }
 
-    /// Publishes `event` on `topic` and returns the id the channel gave it.
+    /// Publishes `event` on `topic` and returns its id.
     ///
-    /// The event is encoded once, with the `id` field added; every
-    /// subscriber gets the same bytes. The id is opaque (at most 64 ASCII
-    /// bytes) and names this event of this topic's history; see the
-    /// [module docs](super#guarantees).
+    /// The event is encoded once, with the `id` field added last; every
+    /// subscriber gets the same bytes.
+    ///
+    /// - An event without an `id` gets the channel's: opaque (at most 64
+    ///   ASCII bytes), naming this event of this topic's history; see the
+    ///   [module docs](super#guarantees).
+    /// - An event with an `id` of its own (an order number, a message id)
+    ///   keeps it: a *publisher id*, delivered verbatim as the event's `id`,
+    ///   returned here, and usable as `Last-Event-ID` on this topic. It is
+    ///   stored once: while an event with that id is in the topic's history,
+    ///   publishing the same id again (a retry after a timeout, a second
+    ///   instance relaying the same message) stores and delivers nothing and
+    ///   returns the id; the retry's fields are not compared. Once the event
+    ///   has left the history (see [`BroadcastBuilder::history`] and
+    ///   [`BroadcastBuilder::max_age`]), the id is free again. A publisher id
+    ///   is 1 to 64 bytes of visible ASCII (`0x21` to `0x7E`: it travels
+    ///   back in an HTTP header, where spaces at the ends and non-ASCII bytes
+    ///   do not survive every hop, and it is kept per retained event), and
+    ///   not of the form of the channel's ids (11 characters of
+    ///   `A-Za-z0-9-_` and a `.`), so the two never collide.
     ///
     /// # Errors
     ///
     /// [`BroadcastError::InvalidEvent`] for an invalid field,
-    /// [`BroadcastError::IdNotAllowed`] when the event has an `id` of its
-    /// own, [`BroadcastError::Backend`] when Redis cannot take it (nothing
-    /// was published then).
+    /// [`BroadcastError::InvalidId`] for an `id` that cannot be a publisher
+    /// id (or an event that sets `id` twice), [`BroadcastError::Backend`]
+    /// when Redis cannot take it (nothing was published then, or, if the
+    /// answer was lost, it was: publish with a publisher id to retry
+    /// safely).
     pub async fn publish(&self, topic: &str, event: Event) -> Result<String, BroadcastError> {
         match &self.backend {
             Backend::Memory(memory) => memory.publish(topic, event),
@@ -94,9 +112,11 @@ impl Broadcast {
     /// - `None`: live events only, from now on.
     /// - an id in the history: every retained event after it, then live
     ///   events, with no gap and no duplicate even while others publish.
+    /// - a publisher id of an event in this topic's history: the same.
     /// - an id older than the history, or of another history (another
     ///   topic, before a restart, a deleted Redis stream), or not the
-    ///   channel's (garbled, forged, over 64 bytes):
+    ///   channel's nor a retained publisher id (garbled, forged, over 64
+    ///   bytes):
     ///   the missed-events event (see
     ///   [`BroadcastBuilder::missed_event`]), every retained event, then
     ///   live events.

@@ -199,6 +199,14 @@ pub async fn a_lost_history_gets_the_missed_events_event(
     for n in 1..=3 {
         old.push(publish(feed, &topic, &n.to_string()).await);
     }
+    // A publisher id of the old history is as lost as the channel's ids.
+    let publisher_id = format!("before-{:x}", fastrand::u64(..));
+    let returned = feed
+        .publish(&topic, Event::new().id(&publisher_id).data("4"))
+        .await
+        .expect("publishing with an id of its own");
+    assert_eq!(returned, publisher_id);
+    old.push(publisher_id);
     let after = restart.await;
     let missed = missed_event_of(&after).await;
     let mut live = after.subscribe(&topic, None).await.expect("subscribing");
@@ -212,7 +220,7 @@ pub async fn a_lost_history_gets_the_missed_events_event(
         retained.push(next(&mut live, "live after the restart").await);
     }
     for (n, id) in old.iter().enumerate() {
-        let case = format!("the id of event {} before the restart", n + 1);
+        let case = format!("the id of event {} before the restart ({id})", n + 1);
         expect_missed_then(&after, &topic, id, &missed, &retained, &case).await;
     }
 }
@@ -293,4 +301,159 @@ pub async fn resuming_under_concurrent_publishing<F, Fut>(
         let ids = task.await.expect("the publisher");
         assert_eq!(received, ids, "{case}: the ids as published");
     }
+}
+
+/// Publishes `data` with the publisher's own `id` on `topic`; asserts that
+/// the channel answers with that id.
+async fn publish_with_id(feed: &Broadcast, topic: &str, id: &str, data: &str) {
+    let returned = feed
+        .publish(topic, Event::new().id(id).data(data))
+        .await
+        .unwrap_or_else(|err| panic!("publishing {id:?} on {topic}: {err}"));
+    assert_eq!(returned, id, "publish returns the publisher's id");
+}
+
+/// Events published with an id of their own (publisher ids): delivered with
+/// exactly that id, returned by `publish`, stored once however often the
+/// same publish is retried while the event is in the history (the retry's
+/// content is not looked at), usable as `Last-Event-ID` on the topic, and
+/// foreign on any other topic. Ids the channel cannot take are refused with
+/// [`BroadcastError::InvalidId`](super::BroadcastError::InvalidId), and
+/// publish nothing. The backend must retain at least 5 events.
+pub async fn publisher_ids_are_stored_once_and_resume(feed: &Broadcast) {
+    let (a, b) = (topic("a"), topic("b"));
+    let missed = missed_event_of(feed).await;
+    let mut live = feed.subscribe(&a, None).await.expect("subscribing");
+    let order = format!("order-{:x}", fastrand::u64(..));
+    publish_with_id(feed, &a, &order, "first").await;
+    // A retry (of a publish that timed out, say): not stored, not sent.
+    publish_with_id(feed, &a, &order, "first").await;
+    publish_with_id(feed, &a, &order, "a retry with other data").await;
+    let channel_id = publish(feed, &a, "2").await;
+    let longest = format!("{}{}", "~".repeat(63), "!");
+    publish_with_id(feed, &a, &longest, "3").await;
+    publish_with_id(feed, &a, &order, "first").await;
+    let expected = [
+        format!("data: first\nid: {order}\n\n"),
+        format!("data: 2\nid: {channel_id}\n\n"),
+        format!("data: 3\nid: {longest}\n\n"),
+    ];
+    for wire in &expected {
+        assert_eq!(text(&next(&mut live, "live").await), wire, "delivered once");
+    }
+    let last = publish(feed, &a, "4").await;
+    let fourth = format!("data: 4\nid: {last}\n\n");
+    assert_eq!(
+        text(&next(&mut live, "live").await),
+        fourth,
+        "no retry was delivered"
+    );
+
+    // Resume from a publisher id: exactly what came after it.
+    let mut resumed = feed.subscribe(&a, Some(&order)).await.expect("subscribing");
+    assert!(
+        !resumed.missed_events(),
+        "a retained publisher id resumes exactly"
+    );
+    for wire in expected[1..].iter().chain([&fourth]) {
+        assert_eq!(
+            text(&next(&mut resumed, "resume from a publisher id").await),
+            wire
+        );
+    }
+    let mut resumed = feed
+        .subscribe(&a, Some(&longest))
+        .await
+        .expect("subscribing");
+    assert!(!resumed.missed_events());
+    assert_eq!(text(&next(&mut resumed, "resume").await), fourth);
+
+    // A publisher id of topic a, one never published, or the channel's form
+    // of one: foreign on b.
+    let mut b_live = feed.subscribe(&b, None).await.expect("subscribing");
+    publish_with_id(feed, &b, "b-1", "b1").await;
+    let retained = [next(&mut b_live, "live on b").await];
+    for (case, id) in [
+        ("a publisher id of topic a on topic b", order.as_str()),
+        ("a publisher id never published", "order-never"),
+        ("the longest publisher id of a on b", longest.as_str()),
+    ] {
+        expect_missed_then(feed, &b, id, &missed, &retained, case).await;
+    }
+    // And b's own publisher id resumes on b.
+    let mut on_b = feed.subscribe(&b, Some("b-1")).await.expect("subscribing");
+    assert!(!on_b.missed_events());
+
+    // Ids that cannot be publisher ids: refused, nothing published.
+    let channel_form = feed
+        .publish(&b, Event::new().data("b2"))
+        .await
+        .expect("publishing");
+    let b2 = next(&mut b_live, "live on b").await;
+    assert_eq!(text(&next(&mut on_b, "resume on b").await), text(&b2));
+    for bad in [
+        String::new(),
+        "x".repeat(65),
+        "with space".to_owned(),
+        "caf\u{e9}".to_owned(),
+        channel_form,
+    ] {
+        let err = feed
+            .publish(&b, Event::new().id(&bad).data("refused"))
+            .await
+            .expect_err("an id that cannot be a publisher id");
+        assert!(
+            matches!(err, super::BroadcastError::InvalidId(_)),
+            "{bad:?}: {err}"
+        );
+    }
+    publish_with_id(feed, &b, "b-3", "b3").await;
+    assert_eq!(
+        text(&next(&mut b_live, "live on b").await),
+        "data: b3\nid: b-3\n\n",
+        "nothing refused was published"
+    );
+}
+
+/// Two publishers publish the same events, each with the same publisher
+/// id, at the same time (a retry racing the original, two instances
+/// relaying one upstream): each event is stored and delivered once, in
+/// order. `first` and `second` may be one instance or two instances of one
+/// store.
+pub async fn concurrent_identical_publishes_store_once(first: &Broadcast, second: &Broadcast) {
+    const EVENTS: usize = 50;
+    let topic = topic("race");
+    let run = format!("{:x}", fastrand::u64(..));
+    let mut live = first.subscribe(&topic, None).await.expect("subscribing");
+    let tasks: Vec<_> = [first, second]
+        .into_iter()
+        .map(|feed| {
+            let (feed, topic, run) = (feed.clone(), topic.clone(), run.clone());
+            tokio::spawn(async move {
+                for n in 0..EVENTS {
+                    let id = format!("{run}-{n}");
+                    publish_with_id(&feed, &topic, &id, &n.to_string()).await;
+                    if fastrand::bool() {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a publisher");
+    }
+    for n in 0..EVENTS {
+        assert_eq!(
+            text(&next(&mut live, "concurrent publishes").await),
+            format!("data: {n}\nid: {run}-{n}\n\n"),
+            "each event once, in order"
+        );
+    }
+    let end = publish(first, &topic, "end").await;
+    assert_eq!(
+        text(&next(&mut live, "after").await),
+        format!("data: end\nid: {end}\n\n"),
+        "nothing twice"
+    );
 }

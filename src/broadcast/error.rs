@@ -14,9 +14,13 @@ use crate::EventError;
 pub enum BroadcastError {
     /// The event has an invalid field.
     InvalidEvent(EventError),
-    /// The event carries an `id`: the channel assigns ids itself (put an id
-    /// of your own in the data if you need it).
+    /// The event carries an `id` where none may be: the missed-events event
+    /// (see [`BroadcastBuilder::try_missed_event`](super::BroadcastBuilder::try_missed_event))
+    /// must not move the client's last event id.
     IdNotAllowed,
+    /// The published event carries an `id` of its own that cannot be a
+    /// publisher id: see [`Broadcast::publish`](super::Broadcast::publish).
+    InvalidId(IdError),
     /// The backend failed: Redis is unreachable, answered with an error, or
     /// its URL is invalid. The source says which.
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -46,6 +50,34 @@ impl IntoResponse for BroadcastError {
     }
 }
 
+/// Why a published event's own `id` cannot be a publisher id: it must be 1
+/// to 64 bytes of visible ASCII (`0x21` to `0x7E`), set once, and not of the
+/// form of the channel's own ids. In [`BroadcastError::InvalidId`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdError {
+    reason: &'static str,
+}
+
+impl IdError {
+    pub(super) const fn new(reason: &'static str) -> Self {
+        Self { reason }
+    }
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid publisher event id: {}", self.reason)
+    }
+}
+
+impl std::error::Error for IdError {}
+
+impl From<IdError> for BroadcastError {
+    fn from(err: IdError) -> Self {
+        Self::InvalidId(err)
+    }
+}
+
 impl From<EventError> for BroadcastError {
     fn from(err: EventError) -> Self {
         Self::InvalidEvent(err)
@@ -56,9 +88,8 @@ impl fmt::Display for BroadcastError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidEvent(err) => write!(f, "invalid event: {err}"),
-            Self::IdNotAllowed => {
-                f.write_str("a published event cannot carry an `id`: the channel assigns event ids")
-            }
+            Self::IdNotAllowed => f.write_str("the missed-events event cannot carry an `id`"),
+            Self::InvalidId(err) => err.fmt(f),
             Self::Backend(err) => write!(f, "the broadcast backend failed: {err}"),
         }
     }
@@ -69,6 +100,7 @@ impl std::error::Error for BroadcastError {
         match self {
             Self::InvalidEvent(err) => Some(err),
             Self::Backend(err) => Some(&**err),
+            Self::InvalidId(err) => Some(err),
             Self::IdNotAllowed => None,
         }
     }

@@ -16,7 +16,8 @@ use super::{
     builder::Config,
     position::{self, Generation},
     stats::Counters,
-    wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
+    wire::{self, Prepared},
+    BroadcastError, BroadcastStatsSnapshot, Subscription,
 };
 
 pub(super) struct Memory {
@@ -38,6 +39,8 @@ struct TopicState {
     next: u64,
     /// Retained events, oldest first, with consecutive ids.
     history: VecDeque<Entry>,
+    /// The publisher ids of retained events, and their positions.
+    publisher_ids: HashMap<Arc<str>, u64>,
     live: broadcast::Sender<EncodedEvent>,
     /// Removed from the map: whoever holds it must look the topic up again.
     retired: bool,
@@ -45,6 +48,8 @@ struct TopicState {
 
 struct Entry {
     id: u64,
+    /// The publisher's id, if the event came with one.
+    publisher_id: Option<Arc<str>>,
     /// Set only when a maximum age is.
     at: Option<Instant>,
     event: EncodedEvent,
@@ -76,6 +81,7 @@ impl Memory {
                                 generation: Generation::random(),
                                 next: 1,
                                 history: VecDeque::new(),
+                                publisher_ids: HashMap::new(),
                                 live: broadcast::channel(self.config.buffer).0,
                                 retired: false,
                             }),
@@ -94,25 +100,27 @@ impl Memory {
     }
 
     pub(super) fn publish(&self, name: &str, event: Event) -> Result<String, BroadcastError> {
-        self.with_topic(name, |_, state| {
-            let id = state.next;
-            let text = position::format_id(state.generation, id);
-            let event = wire::encode_with_id(event, text.as_str())?;
-            state.next += 1;
-            let at = self.config.max_age.map(|_| Instant::now());
-            state.history.push_back(Entry {
-                id,
-                at,
-                event: event.clone(),
-            });
-            if state.history.len() > self.config.history {
-                state.history.pop_front();
+        match wire::prepare(event)? {
+            Prepared::Channel(event) => self.with_topic(name, |_, state| {
+                let id = state.next;
+                let text = position::format_id(state.generation, id);
+                let event = wire::encode_with_id(event, text.as_str())?;
+                state.push(&self.config, None, event);
+                self.counters.published();
+                Ok(text)
+            }),
+            Prepared::Publisher { id, stored } => {
+                let event = wire::with_id(&stored, &id).expect("an event's own wire form");
+                self.with_topic(name, |_, state| {
+                    // A retry of a publish still in the history: stored once.
+                    if !state.publisher_ids.contains_key(id.as_str()) {
+                        state.push(&self.config, Some(Arc::from(id.as_str())), event);
+                        self.counters.published();
+                    }
+                    Ok(id)
+                })
             }
-            // No receivers is not an error: the event is in the history.
-            let _ = state.live.send(event);
-            self.counters.published();
-            Ok(text)
-        })
+        }
     }
 
     pub(super) fn subscribe(
@@ -174,6 +182,39 @@ impl Memory {
 }
 
 impl TopicState {
+    /// Appends `event` at the next position, drops the oldest beyond the
+    /// history, and sends it live.
+    fn push(&mut self, config: &Config, publisher_id: Option<Arc<str>>, event: EncodedEvent) {
+        let id = self.next;
+        self.next += 1;
+        if let Some(publisher_id) = &publisher_id {
+            self.publisher_ids.insert(Arc::clone(publisher_id), id);
+        }
+        let at = config.max_age.map(|_| Instant::now());
+        self.history.push_back(Entry {
+            id,
+            publisher_id,
+            at,
+            event: event.clone(),
+        });
+        if self.history.len() > config.history {
+            self.pop_oldest();
+        }
+        // No receivers is not an error: the event is in the history.
+        let _ = self.live.send(event);
+    }
+
+    /// Drops the oldest retained event, and its publisher id.
+    fn pop_oldest(&mut self) {
+        if let Some(Entry {
+            publisher_id: Some(publisher_id),
+            ..
+        }) = self.history.pop_front()
+        {
+            self.publisher_ids.remove(&publisher_id);
+        }
+    }
+
     /// Drops events older than the maximum age.
     fn expire(&mut self, config: &Config) {
         let Some(max_age) = config.max_age else {
@@ -186,21 +227,24 @@ impl TopicState {
             .and_then(|entry| entry.at)
             .is_some_and(|at| now.duration_since(at) >= max_age)
         {
-            self.history.pop_front();
+            self.pop_oldest();
         }
     }
 
     /// Whether events were missed, and the retained events to replay for a
     /// client whose last event was `id`. An id of another generation (another
-    /// process, another topic) or not of the channel's making is unknown.
+    /// process, another topic) or not of the channel's making is unknown; a
+    /// publisher id is known while its event is retained.
     fn replay_after(&self, id: &str) -> (bool, Vec<EncodedEvent>) {
         let first = self.history.front().map_or(self.next, |entry| entry.id);
         // `id` is known if it is retained or the one just before the oldest
         // retained (nothing after it was dropped).
-        let known = position::split_id(id)
-            .filter(|&(generation, _)| generation == self.generation)
-            .and_then(|(_, position)| parse_id(position))
-            .filter(|&id| id < self.next && id + 1 >= first);
+        let known = self.publisher_ids.get(id).copied().or_else(|| {
+            position::split_id(id)
+                .filter(|&(generation, _)| generation == self.generation)
+                .and_then(|(_, position)| parse_id(position))
+                .filter(|&id| id < self.next && id + 1 >= first)
+        });
         let skip = match known {
             Some(id) => (id + 1 - first) as usize,
             None => 0,

@@ -42,13 +42,23 @@
 //!   topic is first used in a process (in memory), when a Redis stream is
 //!   created (again, after it was deleted, flushed or expired). Clients
 //!   compare and echo ids; nothing else about their text is promised.
-//!   A published event must not have an `id` of its own
-//!   ([`BroadcastError::IdNotAllowed`]); put yours in the data.
+//! - **Publisher ids**: an event published with an `id` of its own keeps
+//!   it, verbatim, and is stored once: publishing the same id on the same
+//!   topic again while that event is in the history (a retry after a
+//!   timeout, from any instance) stores and sends nothing and returns the
+//!   id. The dedupe window is the history: by count, by age, and with Redis
+//!   until the stream expires or is deleted. A publisher id is 1 to 64 bytes
+//!   of visible ASCII and not of the channel's form
+//!   ([`BroadcastError::InvalidId`]); it resumes like the channel's ids
+//!   while its event is retained, and is foreign everywhere else (another
+//!   topic, another history, dropped from the history). See
+//!   [`Broadcast::publish`].
 //! - **Resume**: a subscription with a last event id first replays every
 //!   retained event after it, then goes on live, with no event missing and
 //!   none twice, even while others publish.
 //! - **Missed events**: an id that is no longer in the history (it was
-//!   dropped), or names another history (another topic, a process before a
+//!   dropped: the channel's id of the last event dropped still resumes
+//!   exactly, a publisher id of it does not), or names another history (another topic, a process before a
 //!   restart of the in-memory backend, a Redis stream since deleted or
 //!   flushed), or that the channel never handed out (garbled, forged, longer
 //!   than 64 bytes), cannot be resumed from exactly, and is never taken for
@@ -114,6 +124,10 @@
 //!   stream's generation (kept in every entry; a new stream draws a new
 //!   one), and a `PEXPIRE` that pushes back the expiry of an idle stream
 //!   ([`BroadcastBuilder::idle_expiry`]). The position is Redis's stream id.
+//!   A publisher id is kept in its entry and in a hash from id to stream id
+//!   (`{prefix}\0ids\0{topic}`, with a list of the ids in publish order
+//!   beside it), checked and written by the same script, trimmed as the
+//!   stream is and expiring with it.
 //! - Each instance holds two Redis connections whatever the number of
 //!   topics: one for publishing and history reads, one for its reader. Every
 //!   publish also appends the topic's key to a change stream
@@ -160,6 +174,9 @@ mod subscription;
 mod wire;
 
 pub use self::{
-    builder::BroadcastBuilder, channel::Broadcast, error::BroadcastError,
-    stats::BroadcastStatsSnapshot, subscription::Subscription,
+    builder::BroadcastBuilder,
+    channel::Broadcast,
+    error::{BroadcastError, IdError},
+    stats::BroadcastStatsSnapshot,
+    subscription::Subscription,
 };

@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use crate::{EncodedEvent, Event};
 
-use super::BroadcastError;
+use super::{
+    error::IdError,
+    position::{self, MAX_ID_LEN},
+    BroadcastError,
+};
 
 /// `event`, finished, after checking that it carries no `id` of its own.
 pub(super) fn encode_without_id(event: Event) -> Result<EncodedEvent, BroadcastError> {
@@ -16,16 +20,79 @@ pub(super) fn encode_without_id(event: Event) -> Result<EncodedEvent, BroadcastE
 }
 
 /// `event` with the channel's `id` appended, finished: the one encode of a
-/// published event. Refuses an event that already had an id.
+/// published event that [`prepare`] found without an id of its own.
 pub(super) fn encode_with_id(
     event: Event,
     id: impl crate::EventIdValue,
 ) -> Result<EncodedEvent, BroadcastError> {
-    let encoded = event.id(id).encode()?;
-    if id_lines(encoded.as_bytes()) > 1 {
-        return Err(BroadcastError::IdNotAllowed);
+    Ok(event.id(id).encode()?)
+}
+
+/// A publish, as the backends take it.
+pub(super) enum Prepared {
+    /// No id of its own: the channel gives it one (with [`encode_with_id`]).
+    Channel(Event),
+    /// The publisher's own id (checked by [`publisher_id`]) and the event's
+    /// wire form without it.
+    Publisher { id: String, stored: Vec<u8> },
+}
+
+/// Checks `event` and sorts it by whether it carries a publisher id.
+pub(super) fn prepare(event: Event) -> Result<Prepared, BroadcastError> {
+    if let Some(err) = event.error() {
+        return Err(err.into());
     }
-    Ok(encoded)
+    // Events encode every field on a line of its own ending in LF.
+    let mut ids = event.wire().split(|&b| b == b'\n').filter_map(id_value);
+    let Some(id) = ids.next() else {
+        return Ok(Prepared::Channel(event));
+    };
+    if ids.next().is_some() {
+        return Err(IdError::new("the event sets `id` more than once").into());
+    }
+    let id = publisher_id(id)?.to_owned();
+    let encoded = event.encode()?;
+    let stored = encoded
+        .as_bytes()
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|line| id_value(line.strip_suffix(b"\n").unwrap_or(line)).is_none())
+        .flatten()
+        .copied()
+        .collect();
+    Ok(Prepared::Publisher { id, stored })
+}
+
+/// The value of an `id` line (`id: value` or `id:`), `None` for other lines.
+fn id_value(line: &[u8]) -> Option<&[u8]> {
+    if line == b"id:" {
+        return Some(b"");
+    }
+    line.strip_prefix(b"id: ")
+}
+
+/// `id` if it can be a publisher's id: 1 to [`MAX_ID_LEN`] bytes of visible
+/// ASCII, not of the form of the channel's own ids.
+pub(super) fn publisher_id(id: &[u8]) -> Result<&str, IdError> {
+    if id.is_empty() {
+        return Err(IdError::new(
+            "the id is empty (an empty id resets the client's last event id)",
+        ));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(IdError::new("the id is longer than 64 bytes"));
+    }
+    if !id.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(IdError::new(
+            "the id holds a byte that is not visible ASCII (0x21 to 0x7E)",
+        ));
+    }
+    let id = std::str::from_utf8(id).expect("ASCII");
+    if position::split_id(id).is_some() {
+        return Err(IdError::new(
+            "the id has the form of the channel's own ids (11 characters, a dot, a position)",
+        ));
+    }
+    Ok(id)
 }
 
 /// How many lines of an encoded event set the `id` field. Events encode every
@@ -43,7 +110,6 @@ fn id_lines(wire: &[u8]) -> usize {
 /// The bytes are rebuilt through the [`Event`] builder, which reproduces
 /// them field by field; once the stored bytes can be wrapped as an
 /// [`EncodedEvent`] directly, this becomes `id: ...` plus the stored bytes.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(super) fn with_id(wire: &[u8], id: &str) -> Option<EncodedEvent> {
     let mut event = Event::new();
     for line in wire.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
@@ -71,11 +137,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_an_event_with_an_id() {
+    fn the_missed_event_refuses_an_id() {
         let err = encode_without_id(Event::new().id(3).data("x")).unwrap_err();
         assert!(matches!(err, BroadcastError::IdNotAllowed));
-        let err = encode_with_id(Event::new().id("").data("x"), 4).unwrap_err();
-        assert!(matches!(err, BroadcastError::IdNotAllowed));
+    }
+
+    fn publisher(event: Event) -> (String, String) {
+        match prepare(event).unwrap() {
+            Prepared::Publisher { id, stored } => (id, String::from_utf8(stored).unwrap()),
+            Prepared::Channel(_) => panic!("no publisher id found"),
+        }
+    }
+
+    #[test]
+    fn a_publisher_id_is_taken_out_of_the_stored_form() {
+        let (id, stored) = publisher(Event::new().id("order-17").event("e").data("id: 1"));
+        assert_eq!(id, "order-17");
+        assert_eq!(stored, "event: e\ndata: id: 1\n\n");
+        assert_eq!(
+            with_id(stored.as_bytes(), &id).unwrap().as_bytes(),
+            b"event: e\ndata: id: 1\nid: order-17\n\n"
+        );
+        let longest = "~".repeat(MAX_ID_LEN);
+        assert_eq!(publisher(Event::new().id(&longest).data("x")).0, longest);
+        assert!(matches!(
+            prepare(Event::new().data("id: 2")).unwrap(),
+            Prepared::Channel(_)
+        ));
+    }
+
+    #[test]
+    fn publisher_ids_are_short_visible_ascii_and_not_the_channels_form() {
+        let too_long = "x".repeat(MAX_ID_LEN + 1);
+        let channel_form = position::format_id(position::Generation::random(), 5);
+        for bad in [
+            "",
+            too_long.as_str(),
+            "with space",
+            "caf\u{e9}",
+            "tab\there",
+            "del\u{7f}",
+            channel_form.as_str(),
+        ] {
+            let err = prepare(Event::new().id(bad).data("x")).err().unwrap();
+            assert!(
+                matches!(err, BroadcastError::InvalidId(_)),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = prepare(Event::new().id("a").id("b").data("x"))
+            .err()
+            .unwrap();
+        assert!(matches!(err, BroadcastError::InvalidId(_)), "{err}");
+        // A field the event builder refused stays that error.
+        let err = prepare(Event::new().id("a\nb").data("x")).err().unwrap();
+        assert!(matches!(err, BroadcastError::InvalidEvent(_)), "{err}");
     }
 
     #[test]

@@ -34,7 +34,8 @@ use super::{
     builder::Config,
     position::{self, Generation},
     stats::Counters,
-    wire, BroadcastError, BroadcastStatsSnapshot, Subscription,
+    wire::{self, Prepared},
+    BroadcastError, BroadcastStatsSnapshot, Subscription,
 };
 
 /// The stream entry field holding the event's wire form.
@@ -47,26 +48,83 @@ const GENERATION_FIELD: &str = "g";
 /// One script, so no other publish can start a second generation between
 /// the read and the write. Then the stream's expiry is pushed back.
 ///
+/// With a publisher id (`ARGV[6]` not empty): if the hash maps it to an
+/// entry still in the stream that carries it (field `p`), not older than the
+/// age cutoff, nothing is written and that entry is the answer; otherwise
+/// the entry is added with its `p`, mapped in the hash and listed in the
+/// order list, and ids whose entries the stream no longer holds are dropped
+/// from the head of the list and from the hash. Hash and list expire with
+/// the stream. All in the one script: two publishes of the same id, from any
+/// instances, store one entry.
+///
 /// Last, the stream's key goes on the change stream that readers follow.
 ///
-/// `KEYS[1]`: the stream, `KEYS[2]`: the change stream. `ARGV`: new
-/// generation, `MAXLEN`, wire form, expiry in milliseconds, `MAXLEN` of the
-/// change stream. Returns `{id, generation}`.
+/// `KEYS`: the stream, the change stream, the id hash, the order list.
+/// `ARGV`: new generation, `MAXLEN`, wire form, expiry in milliseconds,
+/// `MAXLEN` of the change stream, publisher id or empty, age cutoff in
+/// milliseconds (entries of earlier milliseconds are not history; 0 for no
+/// cutoff). Returns `{id, generation, stored}` (`stored` 0 for a retry).
 const PUBLISH_SCRIPT: &str = r"
+local function field(entry, name)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+end
+local function retained(sid, pid)
+  local entry = redis.call('XRANGE', KEYS[1], sid, sid)[1]
+  return entry and field(entry, 'p') == pid
+end
+local pid = ARGV[6]
+if pid ~= '' then
+  local sid = redis.call('HGET', KEYS[3], pid)
+  if sid and tonumber(string.match(sid, '^%d+')) >= tonumber(ARGV[7]) and retained(sid, pid) then
+    return {sid, '', 0}
+  end
+end
 local generation = ARGV[1]
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 if newest then
-  local fields = newest[2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'g' then generation = fields[i + 1] end
-  end
+  generation = field(newest, 'g') or generation
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'sse', ARGV[3], 'g', generation)
+local id
+if pid ~= '' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'sse', ARGV[3], 'g', generation, 'p', pid)
+  redis.call('HSET', KEYS[3], pid, id)
+  redis.call('RPUSH', KEYS[4], pid)
+  while true do
+    local head = redis.call('LINDEX', KEYS[4], 0)
+    if not head then break end
+    local sid = redis.call('HGET', KEYS[3], head)
+    if sid and retained(sid, head) then break end
+    redis.call('LPOP', KEYS[4])
+    if sid then redis.call('HDEL', KEYS[3], head) end
+  end
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'sse', ARGV[3], 'g', generation)
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'k', KEYS[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {id, generation}
+return {id, generation, 1}
 ";
+/// The stream id of the retained entry of publisher id `ARGV[1]`, or nil.
+/// `KEYS`: the stream, the id hash.
+const RESOLVE_SCRIPT: &str = r"
+local sid = redis.call('HGET', KEYS[2], ARGV[1])
+if not sid then return false end
+local entry = redis.call('XRANGE', KEYS[1], sid, sid)[1]
+if not entry then return false end
+local fields = entry[2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'p' and fields[i + 1] == ARGV[1] then return sid end
+end
+return false
+";
+/// The stream entry field holding the publisher's id.
+const PUBLISHER_FIELD: &str = "p";
 /// Change entries kept: readers that fall further behind sweep every topic.
 const CHANGES_MAXLEN: usize = 100_000;
 /// Entries read per `XRANGE` or `XREAD`.
@@ -155,38 +213,58 @@ impl Redis {
         topic: &str,
         event: Event,
     ) -> Result<String, BroadcastError> {
-        let wire = wire::encode_without_id(event)?;
+        let (wire, publisher_id) = match wire::prepare(event)? {
+            Prepared::Channel(event) => (event.encode()?.into_bytes(), None),
+            Prepared::Publisher { id, stored } => (bytes::Bytes::from(stored), Some(id)),
+        };
         let mut conn = self.conn.clone();
         let expiry = u64::try_from(self.config.expiry().as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        let (id, generation): (String, String) = redis::cmd("EVAL")
+        let (id, generation, stored): (String, String, u8) = redis::cmd("EVAL")
             .arg(PUBLISH_SCRIPT)
-            .arg(2)
+            .arg(4)
             .arg(self.key(topic))
             .arg(&self.changes_key)
+            .arg(stream_key::publisher_ids_key(
+                &self.config.key_prefix,
+                topic,
+            ))
+            .arg(stream_key::publisher_order_key(
+                &self.config.key_prefix,
+                topic,
+            ))
             .arg(Generation::random().to_string())
             .arg(self.config.history)
-            .arg(wire.as_bytes())
+            .arg(&wire[..])
             .arg(expiry)
             .arg(CHANGES_MAXLEN)
+            .arg(publisher_id.as_deref().unwrap_or(""))
+            .arg(self.cutoff_ms())
             .query_async(&mut conn)
             .await
             .map_err(backend)?;
-        self.counters.published();
-        Ok(format!("{generation}.{id}"))
+        if stored == 1 {
+            self.counters.published();
+        }
+        Ok(publisher_id.unwrap_or_else(|| format!("{generation}.{id}")))
     }
 
-    /// Entries older than this are not history (see `max_age`).
-    fn floor(&self) -> StreamKey {
+    /// Entries of milliseconds before this are not history (see `max_age`);
+    /// 0 without a maximum age.
+    fn cutoff_ms(&self) -> u64 {
         let Some(max_age) = self.config.max_age else {
-            return StreamKey::ZERO;
+            return 0;
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let cutoff = now.saturating_sub(max_age).as_millis();
-        StreamKey::before_ms(u64::try_from(cutoff).unwrap_or(u64::MAX))
+        u64::try_from(now.saturating_sub(max_age).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Entries older than this are not history (see `max_age`).
+    fn floor(&self) -> StreamKey {
+        StreamKey::before_ms(self.cutoff_ms())
     }
 
     pub(super) async fn subscribe(
@@ -212,17 +290,26 @@ impl Redis {
             None => feed.last = feed.newest().await.map_err(backend)?,
             Some(id) => {
                 let floor = self.floor();
-                let resume = position::split_id(id).and_then(|(generation, position)| {
-                    let id = StreamKey::parse(position).filter(|&id| id > floor)?;
-                    Some((generation, id))
-                });
-                let known = match resume {
-                    Some((generation, id)) => feed.exists(generation, id).await.map_err(backend)?,
-                    None => false,
+                let resume = match position::split_id(id) {
+                    Some((generation, position)) => match StreamKey::parse(position) {
+                        Some(position) if position > floor => feed
+                            .exists(generation, position)
+                            .await
+                            .map_err(backend)?
+                            .then_some(position),
+                        _ => None,
+                    },
+                    None => match wire::publisher_id(id.as_bytes()) {
+                        Ok(id) => self
+                            .resolve(topic, id)
+                            .await
+                            .map_err(backend)?
+                            .filter(|&position| position > floor),
+                        Err(_) => None,
+                    },
                 };
-                let resume = resume.map(|(_, id)| id);
                 match resume {
-                    Some(id) if known => feed.last = id,
+                    Some(id) => feed.last = id,
                     _ => {
                         missed = true;
                         feed.last = floor;
@@ -249,6 +336,23 @@ impl Redis {
         ))
     }
 
+    /// The stream id of the retained event of `topic` published with id
+    /// `publisher_id`.
+    async fn resolve(&self, topic: &str, publisher_id: &str) -> RedisResult<Option<StreamKey>> {
+        let sid: Option<String> = redis::cmd("EVAL")
+            .arg(RESOLVE_SCRIPT)
+            .arg(2)
+            .arg(self.key(topic))
+            .arg(stream_key::publisher_ids_key(
+                &self.config.key_prefix,
+                topic,
+            ))
+            .arg(publisher_id)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(sid.as_deref().and_then(StreamKey::parse))
+    }
+
     /// A receiver of the live events of the stream at `key`.
     fn hub(&self, key: &str) -> broadcast::Receiver<Live> {
         self.shard.subscribe(key, self.config.buffer)
@@ -264,12 +368,20 @@ fn generation(entry: &StreamId) -> Option<Generation> {
 }
 
 /// The id of an entry and its event (`None` if it holds none, or no
-/// generation).
+/// generation). The event's id is its publisher's, if it came with one.
 fn entry(entry: StreamId) -> Option<(StreamKey, Option<EncodedEvent>)> {
     let id = StreamKey::parse(&entry.id)?;
-    let event = match (entry.map.get(FIELD), generation(&entry)) {
-        (Some(Value::BulkString(wire)), Some(generation)) => {
-            wire::with_id(wire, &position::format_id(generation, &entry.id))
+    let event = match (
+        entry.map.get(FIELD),
+        generation(&entry),
+        entry.map.get(PUBLISHER_FIELD),
+    ) {
+        (Some(Value::BulkString(wire)), _, Some(Value::BulkString(publisher_id))) => {
+            let publisher_id = self::wire::publisher_id(publisher_id).ok();
+            publisher_id.and_then(|publisher_id| self::wire::with_id(wire, publisher_id))
+        }
+        (Some(Value::BulkString(wire)), Some(generation), None) => {
+            self::wire::with_id(wire, &position::format_id(generation, &entry.id))
         }
         _ => None,
     };

@@ -2,15 +2,35 @@
 
 use std::fmt;
 
-/// The key of a topic's stream: the prefix and the topic.
+// The crate's own keys are `{prefix}\0` and a name that does not start
+// with NUL; a topic that starts with NUL gets one more, so no topic (which
+// may come from a URL: `%00` decodes to NUL) ever names one of them.
+
+/// The key of a topic's stream: the prefix and the topic (with a NUL before
+/// a topic that starts with NUL).
 pub(super) fn topic_key(prefix: &str, topic: &str) -> String {
-    format!("{prefix}{topic}")
+    if topic.starts_with('\0') {
+        format!("{prefix}\0{topic}")
+    } else {
+        format!("{prefix}{topic}")
+    }
 }
 
 /// The key of the change stream every publish appends its topic's key to.
-/// The NUL byte keeps it apart from any topic a handler names in practice.
 pub(super) fn changes_key(prefix: &str) -> String {
     format!("{prefix}\0changes")
+}
+
+/// The key of the hash from the publisher ids of a topic's retained events
+/// to their stream ids.
+pub(super) fn publisher_ids_key(prefix: &str, topic: &str) -> String {
+    format!("{prefix}\0ids\0{topic}")
+}
+
+/// The key of the list of a topic's publisher ids in publish order, by
+/// which the hash is trimmed as the stream is.
+pub(super) fn publisher_order_key(prefix: &str, topic: &str) -> String {
+    format!("{prefix}\0order\0{topic}")
 }
 
 /// A Redis stream id, `ms-seq`, ordered as Redis orders them.
@@ -57,6 +77,20 @@ impl fmt::Display for StreamKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_topic_names_one_of_the_crates_own_keys() {
+        let own = [
+            changes_key("p:"),
+            publisher_ids_key("p:", "t"),
+            publisher_order_key("p:", "t"),
+        ];
+        for topic in ["\0changes", "\0ids\0t", "\0order\0t", "\0", "t"] {
+            assert!(!own.contains(&topic_key("p:", topic)), "{topic:?}");
+        }
+        assert_eq!(topic_key("p:", "news"), "p:news");
+        assert_ne!(topic_key("p:", "\0a"), topic_key("p:", "\0\0a"));
+    }
 
     #[test]
     fn stream_ids_parse_as_redis_writes_them() {
