@@ -429,6 +429,41 @@ async fn the_id_is_the_logs_whatever_the_number_of_topics() {
     assert_eq!(text(&next(&mut resumed).await), wire("x", &later));
 }
 
+#[tokio::test]
+async fn a_publishers_id_is_the_events_id_and_resumes() {
+    let hub = Hub::new(Broadcast::new());
+    let addr = serve(app(hub.clone())).await;
+    let all = enc(&[("pattern", "https://example.com/*")]);
+    let mut body = open(addr, &all, None).await;
+    let custom = "urn:uuid:e1ee88e2-532a-4d6f-ba70-f0f8bd584022";
+    let update = || Update::new("https://example.com/a").data("mine").id(custom);
+    assert_eq!(put(&hub, update()).await, custom);
+    // A retry of the same id stores and sends nothing.
+    assert_eq!(put(&hub, update()).await, custom);
+    let private = Update::new("https://example.com/secret")
+        .data("SECRET")
+        .private(true)
+        .id("urn:secret:1");
+    assert_eq!(put(&hub, private).await, "urn:secret:1");
+    let next_id = put(&hub, Update::new("https://example.com/b").data("after")).await;
+    let expected = [wire("mine", custom), wire("after", &next_id)].concat();
+    assert_eq!(read_until(&mut body, &wire("after", &next_id)).await, expected);
+    // Resuming from the publisher's id, or from a stolen private one.
+    for from in [custom, "urn:secret:1"] {
+        let mut body = open(addr, &all, Some(from)).await;
+        let received = read_until(&mut body, &wire("after", &next_id)).await;
+        assert_eq!(received, wire("after", &next_id), "from {from}");
+    }
+    // Ids the log refuses are a 400.
+    for bad in ["earliest", "caf\u{e9}", "a b"] {
+        let err = hub
+            .publish(Update::new("t").id(bad), &Authorization::full())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Many subscribers, many topics, random drops
 // ---------------------------------------------------------------------------

@@ -31,9 +31,10 @@ pub enum HubError {
     Expired,
     /// The authorization does not cover every topic of the update (`403`).
     Forbidden,
-    /// The hub log failed (`503` when the backend is unreachable, `500`
-    /// otherwise; [`BroadcastError::IdNotAllowed`] when the log does not
-    /// accept publisher ids: `400`).
+    /// The hub log failed or refused the update: `503` when the backend
+    /// is unreachable; `400` for an id the log refuses
+    /// ([`BroadcastError::InvalidId`]: not 1 to 64 bytes of visible ASCII,
+    /// or of the log's own form); `500` otherwise.
     Broadcast(BroadcastError),
 }
 
@@ -46,7 +47,9 @@ impl HubError {
             | Self::TooManySelectors { .. }
             | Self::InvalidSelector(_)
             | Self::InvalidUpdate(_)
-            | Self::Broadcast(BroadcastError::IdNotAllowed) => StatusCode::BAD_REQUEST,
+            | Self::Broadcast(BroadcastError::IdNotAllowed | BroadcastError::InvalidId(_)) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Expired => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Broadcast(err) if err.is_backend() => StatusCode::SERVICE_UNAVAILABLE,

@@ -96,7 +96,8 @@
 //! the number of topics or selectors of the subscription, since one cursor
 //! in one log resumes all of them. An update published with its own id
 //! ([`Update::id`], Mercure's `id`) is sent with that id verbatim and
-//! resumes from it (this needs a broadcast that accepts publisher ids).
+//! resumes from it: 1 to 64 bytes of visible ASCII, and publishing it again
+//! while it is in the log's history stores and sends nothing.
 //! `earliest` asks for every retained update.
 //!
 //! # Cost

@@ -102,10 +102,11 @@ impl Update {
 
     /// Sets the update's own id (Mercure's `id` field), used as the SSE
     /// `id` verbatim and resumable from, instead of one the hub log
-    /// assigns. Publishing the same id again is idempotent. This needs a
-    /// [`Broadcast`](crate::broadcast::Broadcast) that accepts publisher
-    /// ids; one that does not refuses the update
-    /// ([`BroadcastError::IdNotAllowed`](crate::broadcast::BroadcastError::IdNotAllowed)).
+    /// assigns. Publishing the same id again while the update is in the hub
+    /// log's history stores and sends nothing (a retry is idempotent). An
+    /// id is 1 to 64 bytes of visible ASCII, not `earliest`, not of the
+    /// log's own form
+    /// ([`BroadcastError::InvalidId`](crate::broadcast::BroadcastError::InvalidId)).
     pub fn id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
         self
