@@ -167,7 +167,9 @@ fn presented_token(headers: &HeaderMap) -> Result<Option<String>, Refusal> {
         return Ok(Some(token.trim().to_owned()));
     }
     for cookies in headers.get_all(header::COOKIE) {
-        let Ok(cookies) = cookies.to_str() else { continue };
+        let Ok(cookies) = cookies.to_str() else {
+            continue;
+        };
         for cookie in cookies.split(';') {
             if let Some((name, value)) = cookie.trim().split_once('=') {
                 if name == "mercureAuthorization" || name == "__Secure-mercure_access_token" {
@@ -186,7 +188,9 @@ fn grant_selector(config: &Config, matcher: &Value) -> Option<TopicSelector> {
     match matcher.get("match_type").map(Value::as_str) {
         _ if text == "*" => Some(TopicSelector::any()),
         None | Some(Some("exact")) => TopicSelector::try_exact(text).ok(),
-        Some(Some("urlpattern")) => TopicSelector::url_pattern_with_base(text, &config.hub_url).ok(),
+        Some(Some("urlpattern")) => {
+            TopicSelector::url_pattern_with_base(text, &config.hub_url).ok()
+        }
         // Not a string, or a matcher type this hub does not know: the
         // whole token is refused.
         _ => None,
@@ -229,10 +233,15 @@ fn grants(config: &Config, claims: &Value) -> Option<Authorization> {
         // The pre-standard claim: selectors are topics, `*` or URI templates.
         let mercure = mercure.as_object()?;
         for (name, add) in [
-            ("subscribe", Authorization::subscribe as fn(Authorization, TopicSelector) -> Authorization),
+            (
+                "subscribe",
+                Authorization::subscribe as fn(Authorization, TopicSelector) -> Authorization,
+            ),
             ("publish", Authorization::publish),
         ] {
-            let Some(list) = mercure.get(name) else { continue };
+            let Some(list) = mercure.get(name) else {
+                continue;
+            };
             for selector in list.as_array()? {
                 count += 1;
                 auth = add(auth, TopicSelector::uri_template(selector.as_str()?).ok()?);
@@ -311,13 +320,17 @@ async fn subscribe(
                 continue;
             }
             other if other.to_ascii_lowercase().starts_with("match") => {
-                return Err(Refusal::BadRequest(format!("unknown matcher type `{other}`")));
+                return Err(Refusal::BadRequest(format!(
+                    "unknown matcher type `{other}`"
+                )));
             }
             _ => continue, // unknown parameters are ignored
         };
         selectors.push(selector.map_err(|err| Refusal::BadRequest(err.to_string()))?);
         if selectors.len() > MAX_MATCHERS {
-            return Err(Refusal::BadRequest(format!("more than {MAX_MATCHERS} matchers")));
+            return Err(Refusal::BadRequest(format!(
+                "more than {MAX_MATCHERS} matchers"
+            )));
         }
     }
     let auth = match presented_token(&headers)? {
@@ -363,7 +376,9 @@ fn percent_decode_unreserved(path: &str) -> String {
     let mut rest = path;
     while let Some(at) = rest.find('%') {
         out.push_str(&rest[..at]);
-        let hex = rest.get(at + 1..at + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = rest
+            .get(at + 1..at + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match hex {
             Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => {
                 out.push(char::from(b));
@@ -389,9 +404,17 @@ async fn publish(
     let auth = authorize(config, &config.publisher_key, &token)?;
 
     let fields = form(&body);
-    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let bad = |why: &str| Err(Refusal::BadRequest(why.to_owned()));
-    let mut topics = fields.iter().filter(|(k, _)| k == "topic").map(|(_, v)| v.as_str());
+    let mut topics = fields
+        .iter()
+        .filter(|(k, _)| k == "topic")
+        .map(|(_, v)| v.as_str());
     let Some(canonical) = topics.next() else {
         return bad("at least one `topic` is required");
     };
@@ -427,11 +450,7 @@ async fn publish(
         update = update.id(id);
     }
     let id = app.hub.publish(update, &auth).await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        id,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], id).into_response())
 }
 
 async fn connect() -> Broadcast {

@@ -51,6 +51,7 @@
 //! | per-stream protocol layers | [`HeartbeatLayer`], [`RetryLayer`], [`LastEventIdLayer`] |
 //! | lifecycle layers | [`TimeLimitLayer`], [`StreamLimitLayer`], [`ShutdownLayer`], [`SseStats`] |
 //! | one event to many subscribers, with replay | [`broadcast`] |
+//! | many topics on one connection, selectors, private updates | `hub` (feature `hub`) |
 //! | reading streams | [`decode`], `client` (feature `client`), `test_util` (feature `test-util`) |
 //! | recipes | [`cookbook`] |
 //!

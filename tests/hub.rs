@@ -50,11 +50,16 @@ fn authorization(token: Option<&str>) -> Authorization {
 }
 
 fn pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `GET /events?exact=..&pattern=..&template=..&token=..`
@@ -128,6 +133,19 @@ fn enc(query: &[(&str, &str)]) -> String {
         .finish()
 }
 
+#[test]
+fn handles_and_streams_go_anywhere() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    fn assert_unpin<T: Unpin>() {}
+    assert_send_sync::<Hub>();
+    assert_send_sync::<HubSubscription>();
+    assert_send_sync::<HubError>();
+    assert_send_sync::<Authorization>();
+    assert_send_sync::<TopicSelector>();
+    assert_send_sync::<Update>();
+    assert_unpin::<HubSubscription>();
+}
+
 // ---------------------------------------------------------------------------
 // Selectors
 // ---------------------------------------------------------------------------
@@ -149,9 +167,17 @@ async fn selectors_pick_topics_and_an_update_of_several_topics_comes_once() {
         (&["chat"][..], "exact", true),
         (&["Chat"], "case differs", false),
         (&["https://example.com/books/1"], "pattern", true),
-        (&["https://example.com/books/1/reviews"], "pattern too deep", false),
+        (
+            &["https://example.com/books/1/reviews"],
+            "pattern too deep",
+            false,
+        ),
         (&["https://example.com/authors/ada"], "template", true),
-        (&["https://example.com/authors/a/b"], "template too deep", false),
+        (
+            &["https://example.com/authors/a/b"],
+            "template too deep",
+            false,
+        ),
         (&["elsewhere"], "no match", false),
         // Matched by all three selectors, through three of its topics.
         (
@@ -183,11 +209,22 @@ async fn selectors_pick_topics_and_an_update_of_several_topics_comes_once() {
 async fn subscriptions_without_selectors_or_with_too_many_are_refused() {
     let hub = Hub::builder().max_selectors(3).build(Broadcast::new());
     let addr = serve(app(hub.clone())).await;
-    let status = |query: String| async move { fetch(addr, &format!("/events?{query}")).await.status() };
+    let status =
+        |query: String| async move { fetch(addr, &format!("/events?{query}")).await.status() };
     assert_eq!(status(String::new()).await, StatusCode::BAD_REQUEST);
-    let four = enc(&[("exact", "a"), ("exact", "b"), ("exact", "c"), ("exact", "d")]);
+    let four = enc(&[
+        ("exact", "a"),
+        ("exact", "b"),
+        ("exact", "c"),
+        ("exact", "d"),
+    ]);
     assert_eq!(status(four).await, StatusCode::BAD_REQUEST);
-    let three = enc(&[("exact", "a"), ("exact", "b"), ("exact", "c"), ("exact", "a")]);
+    let three = enc(&[
+        ("exact", "a"),
+        ("exact", "b"),
+        ("exact", "c"),
+        ("exact", "a"),
+    ]);
     assert_eq!(status(three).await, StatusCode::OK);
     let bad = enc(&[("pattern", "https://example.com/(")]);
     assert_eq!(status(bad).await, StatusCode::BAD_REQUEST);
@@ -271,11 +308,20 @@ async fn private_updates_reach_only_authorized_subscribers_live_and_on_resume() 
         let (generation, position) = ids[0].rsplit_once('.').unwrap();
         format!("{generation}.{}", position.parse::<u64>().unwrap() + 1)
     };
-    assert_eq!(guessed, ids[1], "the memory log's positions are consecutive");
+    assert_eq!(
+        guessed, ids[1],
+        "the memory log's positions are consecutive"
+    );
     for query in [&all, &other_reader, &not_following] {
         let cases = [
-            (ids[1].as_str(), [wire("p2", &ids[2]), wire("p3", &ids[4])].concat()),
-            (guessed.as_str(), [wire("p2", &ids[2]), wire("p3", &ids[4])].concat()),
+            (
+                ids[1].as_str(),
+                [wire("p2", &ids[2]), wire("p3", &ids[4])].concat(),
+            ),
+            (
+                guessed.as_str(),
+                [wire("p2", &ids[2]), wire("p3", &ids[4])].concat(),
+            ),
             (ids[3].as_str(), wire("p3", &ids[4])),
             ("earliest", public_only.clone()),
             (
@@ -338,13 +384,31 @@ async fn publishing_checks_its_authorization() {
     let may_books = "publish:https://example.com/books/*";
     for (query, status) in [
         (enc(&[("topic", book)]), StatusCode::FORBIDDEN),
-        (enc(&[("topic", book), ("token", "none")]), StatusCode::FORBIDDEN),
-        (enc(&[("topic", book), ("token", "read:https://example.com/*")]), StatusCode::FORBIDDEN),
+        (
+            enc(&[("topic", book), ("token", "none")]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            enc(&[("topic", book), ("token", "read:https://example.com/*")]),
+            StatusCode::FORBIDDEN,
+        ),
         // Every topic must be covered, alternates too.
-        (enc(&[("topic", book), ("topic", user), ("token", may_books)]), StatusCode::FORBIDDEN),
-        (enc(&[("topic", book), ("token", "expired")]), StatusCode::UNAUTHORIZED),
-        (enc(&[("topic", "a\u{7f}"), ("token", "full")]), StatusCode::BAD_REQUEST),
-        (enc(&[("topic", book), ("token", may_books), ("data", "ok")]), StatusCode::OK),
+        (
+            enc(&[("topic", book), ("topic", user), ("token", may_books)]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            enc(&[("topic", book), ("token", "expired")]),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            enc(&[("topic", "a\u{7f}"), ("token", "full")]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            enc(&[("topic", book), ("token", may_books), ("data", "ok")]),
+            StatusCode::OK,
+        ),
     ] {
         assert_eq!(post(query.clone()).await, status, "{query}");
     }
@@ -359,7 +423,10 @@ async fn the_stream_ends_at_the_expiry_with_the_expired_event() {
     let hub = Hub::new(Broadcast::new());
     let start = tokio::time::Instant::now();
     let auth = Authorization::full().expires_at(start + Duration::from_secs(60));
-    let mut sub = hub.subscribe([TopicSelector::any()], auth, None).await.unwrap();
+    let mut sub = hub
+        .subscribe([TopicSelector::any()], auth, None)
+        .await
+        .unwrap();
     let a = put(&hub, Update::new("t").data("a")).await;
     assert_eq!(text(&next(&mut sub).await), wire("a", &a));
     tokio::time::sleep(Duration::from_secs(59)).await;
@@ -377,7 +444,10 @@ async fn the_stream_ends_at_the_expiry_with_the_expired_event() {
 
     // An update ready at the expiry is not delivered: the expiry comes first.
     let auth = Authorization::full().expires_in(Duration::from_secs(1));
-    let mut sub = hub.subscribe([TopicSelector::any()], auth, None).await.unwrap();
+    let mut sub = hub
+        .subscribe([TopicSelector::any()], auth, None)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     put(&hub, Update::new("t").data("too late")).await;
     assert!(text(&sub.next().await.unwrap()).starts_with("event: expired"));
@@ -385,7 +455,11 @@ async fn the_stream_ends_at_the_expiry_with_the_expired_event() {
 
     // Already expired: refused.
     let err = hub
-        .subscribe([TopicSelector::any()], Authorization::full().expires_in(Duration::ZERO), None)
+        .subscribe(
+            [TopicSelector::any()],
+            Authorization::full().expires_in(Duration::ZERO),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
@@ -393,7 +467,10 @@ async fn the_stream_ends_at_the_expiry_with_the_expired_event() {
 
 #[tokio::test]
 async fn the_id_is_the_logs_whatever_the_number_of_topics() {
-    let hub = Hub::builder().max_selectors(1000).max_topics(1000).build(Broadcast::new());
+    let hub = Hub::builder()
+        .max_selectors(1000)
+        .max_topics(1000)
+        .build(Broadcast::new());
     let many: Vec<TopicSelector> = (0..1000)
         .map(|n| TopicSelector::exact(format!("https://example.com/topics/{n}")))
         .collect();
@@ -425,7 +502,11 @@ async fn the_id_is_the_logs_whatever_the_number_of_topics() {
         .await
         .unwrap();
     assert!(!resumed.missed_events());
-    let later = put(&hub, Update::new("https://example.com/topics/999").data("x")).await;
+    let later = put(
+        &hub,
+        Update::new("https://example.com/topics/999").data("x"),
+    )
+    .await;
     assert_eq!(text(&next(&mut resumed).await), wire("x", &later));
 }
 
@@ -447,7 +528,10 @@ async fn a_publishers_id_is_the_events_id_and_resumes() {
     assert_eq!(put(&hub, private).await, "urn:secret:1");
     let next_id = put(&hub, Update::new("https://example.com/b").data("after")).await;
     let expected = [wire("mine", custom), wire("after", &next_id)].concat();
-    assert_eq!(read_until(&mut body, &wire("after", &next_id)).await, expected);
+    assert_eq!(
+        read_until(&mut body, &wire("after", &next_id)).await,
+        expected
+    );
     // Resuming from the publisher's id, or from a stolen private one.
     for from in [custom, "urn:secret:1"] {
         let mut body = open(addr, &all, Some(from)).await;
@@ -665,7 +749,10 @@ async fn two_instances_over_redis_are_one_hub() {
     let a = Hub::new(redis_log(&url, &prefix).await);
     let b = Hub::new(redis_log(&url, &prefix).await);
     let all = || [TopicSelector::any()];
-    let mut anonymous = b.subscribe(all(), Authorization::anonymous(), None).await.unwrap();
+    let mut anonymous = b
+        .subscribe(all(), Authorization::anonymous(), None)
+        .await
+        .unwrap();
     let reader = Authorization::anonymous().subscribe(TopicSelector::exact("s"));
     let mut authorized = b.subscribe(all(), reader.clone(), None).await.unwrap();
     let ids = [

@@ -82,9 +82,7 @@ impl Authorization {
 
     /// Sets the end `after` from now.
     pub fn expires_in(self, after: Duration) -> Self {
-        let at = Instant::now()
-            .checked_add(after)
-            .unwrap_or_else(far_future);
+        let at = Instant::now().checked_add(after).unwrap_or_else(far_future);
         self.expires_at(at)
     }
 

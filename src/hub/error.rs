@@ -92,7 +92,9 @@ impl fmt::Display for HubError {
             Self::InvalidSelector(err) => err.fmt(f),
             Self::InvalidUpdate(why) => write!(f, "invalid update: {why}"),
             Self::Expired => f.write_str("the authorization has expired"),
-            Self::Forbidden => f.write_str("not authorized to publish to every topic of the update"),
+            Self::Forbidden => {
+                f.write_str("not authorized to publish to every topic of the update")
+            }
             Self::Broadcast(err) => err.fmt(f),
         }
     }

@@ -86,7 +86,10 @@ pub enum SelectorError {
 impl fmt::Display for SelectorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::TooLong => write!(f, "a topic selector is longer than {MAX_SELECTOR_LEN} bytes"),
+            Self::TooLong => write!(
+                f,
+                "a topic selector is longer than {MAX_SELECTOR_LEN} bytes"
+            ),
             Self::ControlCharacter => {
                 f.write_str("a topic selector contains a control or format character")
             }
@@ -177,9 +180,10 @@ impl TopicSelector {
                 )));
             }
             regex.push_str(&regex::escape(&rest[..open]));
-            let close = rest[open..].find('}').ok_or_else(|| {
-                SelectorError::InvalidTemplate("`{` without `}`".to_owned())
-            })? + open;
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| SelectorError::InvalidTemplate("`{` without `}`".to_owned()))?
+                + open;
             let name = &rest[open + 1..close];
             let level1 = !name.is_empty()
                 && name.split('.').all(|part| {
@@ -246,8 +250,7 @@ impl TopicSelector {
             base.as_deref().cloned(),
         )
         .map_err(invalid)?;
-        let compiled =
-            <UrlPattern>::parse(init, UrlPatternOptions::default()).map_err(invalid)?;
+        let compiled = <UrlPattern>::parse(init, UrlPatternOptions::default()).map_err(invalid)?;
         Ok(Self {
             kind: Kind::Pattern {
                 text: pattern.into(),
@@ -369,7 +372,9 @@ mod tests {
         let dots = TopicSelector::uri_template("a.b/{x}").unwrap();
         assert!(dots.matches("a.b/1"));
         assert!(!dots.matches("axb/1"));
-        for bad in ["{", "}", "a{}", "{+path}", "{?q}", "{a,b}", "{a:3}", "{a*}", "{a{b}}"] {
+        for bad in [
+            "{", "}", "a{}", "{+path}", "{?q}", "{a,b}", "{a:3}", "{a*}", "{a{b}}",
+        ] {
             assert!(
                 matches!(
                     TopicSelector::uri_template(bad),
@@ -394,9 +399,11 @@ mod tests {
         assert!(wild.matches("https://example.com/users/42/books/1"));
         assert!(!wild.matches("https://example.com/users/43/books/1"));
         assert!(TopicSelector::url_pattern("/books/:id").is_err());
-        let relative =
-            TopicSelector::url_pattern_with_base("/books/:id", "https://hub.example/.well-known/mercure")
-                .unwrap();
+        let relative = TopicSelector::url_pattern_with_base(
+            "/books/:id",
+            "https://hub.example/.well-known/mercure",
+        )
+        .unwrap();
         assert!(relative.matches("/books/7"));
         assert!(relative.matches("https://hub.example/books/7"));
         assert!(!relative.matches("https://other.example/books/7"));

@@ -297,7 +297,10 @@ mod tests {
             Update::new("a").topic("b").topic("c"),
         ] {
             assert!(
-                matches!(update.clone().into_log_event(2), Err(HubError::InvalidUpdate(_))),
+                matches!(
+                    update.clone().into_log_event(2),
+                    Err(HubError::InvalidUpdate(_))
+                ),
                 "{update:?}"
             );
         }
