@@ -491,6 +491,8 @@ async fn the_id_is_the_logs_whatever_the_number_of_topics() {
     let a = next(&mut one).await;
     let b = next(&mut thousand).await;
     assert_eq!(a, b);
+    // Decoded once per process: both subscribers send the same bytes.
+    assert!(std::ptr::eq(a.as_bytes(), b.as_bytes()));
     assert_eq!(text(&a), wire("", &id).replace("data: \n", "data:\n"));
     // Resuming a thousand-topic subscription takes that one id.
     let mut resumed = hub
@@ -546,6 +548,24 @@ async fn a_publishers_id_is_the_events_id_and_resumes() {
             .unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
+}
+
+#[tokio::test]
+async fn without_the_decode_cache_every_subscriber_decodes_the_same_bytes() {
+    let hub = Hub::builder().decode_cache(0).build(Broadcast::new());
+    let mut a = hub
+        .subscribe([TopicSelector::any()], Authorization::anonymous(), None)
+        .await
+        .unwrap();
+    let mut b = hub
+        .subscribe([TopicSelector::any()], Authorization::anonymous(), None)
+        .await
+        .unwrap();
+    let id = put(&hub, Update::new("t").data("x").event("e")).await;
+    let (a, b) = (next(&mut a).await, next(&mut b).await);
+    assert_eq!(text(&a), format!("event: e\ndata: x\nid: {id}\n\n"));
+    assert_eq!(a, b);
+    assert!(!std::ptr::eq(a.as_bytes(), b.as_bytes()));
 }
 
 // ---------------------------------------------------------------------------
