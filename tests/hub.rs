@@ -598,14 +598,14 @@ fn data_of(event: &EncodedEvent) -> String {
 const TOPICS: usize = 1000;
 const SUBSCRIBERS: usize = 1000;
 const PER_SUBSCRIBER: usize = 10;
-const UPDATES: usize = 2000;
+const UPDATES: usize = 1000;
 
 fn topic(n: usize) -> String {
     format!("https://example.com/t/{n}")
 }
 
 /// 1,000 subscribers each follow 10 random topics of 1,000 (plus `end`);
-/// 2,000 updates of 1 to 3 random topics are published while they read;
+/// 1,000 updates of 1 to 3 random topics are published while they read;
 /// each subscriber drops its stream after a random number of events (1 to
 /// 3 times) and resumes from the last id it received. Each must receive
 /// exactly the updates that match its topics, in publish order.
@@ -709,13 +709,16 @@ async fn many_topics_one_cursor(hub: Hub) {
         assert_eq!(received, expected, "topics {mine:?}");
         delivered += received.len();
     }
-    // About 2,000 × 2 × 10 / 1,000 = 40 each: the test moved real traffic.
-    assert!(delivered > SUBSCRIBERS * 20, "{delivered}");
+    // About 1,000 × 2 × 10 / 1,000 = 20 each: the test moved real traffic.
+    assert!(delivered > SUBSCRIBERS * 10, "{delivered}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_topics_on_one_connection_resume_with_no_gap_and_no_duplicate_in_memory() {
-    let log = Broadcast::builder().history(UPDATES + 10).build();
+    let log = Broadcast::builder()
+        .history(UPDATES + 10)
+        .buffer(UPDATES + 10)
+        .build();
     many_topics_one_cursor(Hub::new(log)).await;
 }
 
@@ -742,8 +745,10 @@ fn redis_url() -> Option<String> {
 
 #[cfg(feature = "redis")]
 async fn redis_log(url: &str, prefix: &str) -> Broadcast {
+    // A buffer for the whole run: the drops are the test's own, not lag.
     Broadcast::builder()
         .history(UPDATES + 10)
+        .buffer(UPDATES + 10)
         .key_prefix(prefix)
         .connect_redis(url)
         .await
@@ -780,6 +785,8 @@ async fn two_instances_over_redis_are_one_hub() {
         put(&a, Update::new("s").data("SECRET").private(true)).await,
         put(&a, Update::new("p").data("p2")).await,
     ];
+    // The id bound holds on Redis too.
+    assert!(ids.iter().all(|id| id.len() <= 64), "{ids:?}");
     assert_eq!(text(&next(&mut anonymous).await), wire("p1", &ids[0]));
     assert_eq!(text(&next(&mut anonymous).await), wire("p2", &ids[2]));
     assert_eq!(text(&next(&mut authorized).await), wire("p1", &ids[0]));

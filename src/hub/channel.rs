@@ -290,9 +290,9 @@ impl Cache {
     }
 
     fn decode(&self, wire: &EncodedEvent) -> Option<Arc<Decoded>> {
-        let (id, envelope) = update::split(wire.as_bytes())?;
-        let key = id.filter(|_| self.capacity > 0);
-        if let Some(id) = key {
+        // A hit reads the id from the end of the event, never its data.
+        let last = update::last_id(wire.as_bytes()).filter(|_| self.capacity > 0);
+        if let Some(id) = last {
             let inner = lock(&self.inner);
             if let Some((cached, decoded)) = inner.map.get(id) {
                 let same = std::ptr::eq(cached.as_bytes(), wire.as_bytes())
@@ -302,8 +302,9 @@ impl Cache {
                 }
             }
         }
+        let (id, envelope) = update::split(wire.as_bytes())?;
         let decoded = Arc::new(update::decode(id, envelope)?);
-        if let Some(id) = key {
+        if let Some(id) = id.filter(|_| self.capacity > 0) {
             let mut inner = lock(&self.inner);
             if inner
                 .map

@@ -202,6 +202,19 @@ pub(crate) fn split(wire: &[u8]) -> Option<(Option<&str>, &str)> {
     Some((id, data?))
 }
 
+/// The id of a logged event when its last field is the id (as the log
+/// writes it): found from the end, without reading the data. `None`
+/// otherwise (then [`split`] reads every line).
+pub(crate) fn last_id(wire: &[u8]) -> Option<&str> {
+    let body = wire.strip_suffix(b"\n\n")?;
+    let line = match memchr::memrchr(b'\n', body) {
+        Some(at) => &body[at + 1..],
+        None => body,
+    };
+    let value = line.strip_prefix(b"id:")?;
+    std::str::from_utf8(value.strip_prefix(b" ").unwrap_or(value)).ok()
+}
+
 /// Decodes a logged event's envelope into what subscribers receive.
 pub(crate) fn decode(id: Option<&str>, envelope: &str) -> Option<Decoded> {
     let Value::Object(mut envelope) = serde_json::from_str::<Value>(envelope).ok()? else {
@@ -260,6 +273,9 @@ mod tests {
         assert_eq!(wire.iter().filter(|&&b| b == b'\n').count(), 3);
         let (id, envelope) = split(&wire).unwrap();
         assert_eq!(id, Some("G.7"));
+        assert_eq!(last_id(&wire), Some("G.7"));
+        assert_eq!(last_id(b"id: 1\ndata: x\n\n"), None);
+        assert_eq!(last_id(b"data: x\nid:\n\n"), Some(""));
         let decoded = decode(id, envelope).unwrap();
         assert!(decoded.private);
         let names: Vec<&str> = decoded.topics.iter().map(|t| &*t.name).collect();
