@@ -79,8 +79,9 @@ subscribe anon "$(enc "match=$T/1" "match_urlpattern=$T/:id")"
 subscribe cookie "$(enc "match_urlpattern=$T/:id")" --cookie "mercureAuthorization=$READER"
 subscribe other "$(enc "match=$T/other" "match=$T/end")"
 sleep 1
-id1="$(post p1 -H "Authorization: Bearer $PUB" -d "topic=$T/1" --data-urlencode $'data=two\nlines' -d type=note -d retry=2500 -d id=urn:curl:1 >/dev/null; cat "$TMP/p1.body")"
-check "publish answers the publisher's id" "$id1" "urn:curl:1"
+CUSTOM="urn:curl:$RANDOM$RANDOM" # unique: a hub over Redis keeps its history across runs
+id1="$(post p1 -H "Authorization: Bearer $PUB" -d "topic=$T/1" --data-urlencode $'data=two\nlines' -d type=note -d retry=2500 -d id="$CUSTOM" >/dev/null; cat "$TMP/p1.body")"
+check "publish answers the publisher's id" "$id1" "$CUSTOM"
 check "  as text/plain; charset=utf-8" "$(header p1 content-type)" "text/plain; charset=utf-8"
 code="$(post p2 -H "Authorization: Bearer $LEGACY_PUB" -d "topic=$T/private" -d data=SECRET -d private=on)"
 check "publish a private update with the older mercure claim: 200" "$code" 200
@@ -90,7 +91,7 @@ id3="$(cat "$TMP/p3.body")"
 [ -n "$id2" ] && [ -n "$id3" ] && ok "hub-assigned ids returned" || bad "empty ids: '$id2' '$id3'"
 wait_for anon "data: end" && wait_for cookie "data: end" && wait_for other "data: end" \
   && ok "every subscriber got the last update" || bad "a subscriber did not get the last update"
-one=$'event: note\nretry: 2500\ndata: two\ndata: lines\nid: urn:curl:1\n\n'
+one=$'event: note\nretry: 2500\ndata: two\ndata: lines\nid: '"$CUSTOM"$'\n\n'
 secret=$'data: SECRET\nid: '"$id2"$'\n\n'
 end=$'data: end\nid: '"$id3"$'\n\n'
 # Without the trailing newlines command substitution strips, hence the x.
@@ -105,15 +106,33 @@ resume() { # NAME QUERY [curl args]: reads until the `end` update (up to 3 s).
   curl -sN --max-time 3 -D "$TMP/$1.rh" -o "$TMP/$1.stream" "${@:3}" "$HUB?$2"
   tr -d '\r' <"$TMP/$1.rh" >"$TMP/$1.rhh"
 }
-resume r1 "$(enc "match_urlpattern=$T/:id")" -H "Last-Event-ID: urn:curl:1"
+resume r1 "$(enc "match_urlpattern=$T/:id")" -H "Last-Event-ID: $CUSTOM"
 check "Last-Event-ID: the publisher's id resumes after it (anonymous: no private update)" "$(cat "$TMP/r1.stream"; echo x)" "${end}x"
-check "  Mercure-Last-Event-ID is that id" "$(grep -i '^mercure-last-event-id:' "$TMP/r1.rhh" | sed -E 's/^[^:]+:[[:space:]]*//')" "urn:curl:1"
+check "  Mercure-Last-Event-ID is that id" "$(grep -i '^mercure-last-event-id:' "$TMP/r1.rhh" | sed -E 's/^[^:]+:[[:space:]]*//')" "$CUSTOM"
 resume r2 "$(enc "match_urlpattern=$T/:id" "last_event_id=$id2")" -H "Authorization: Bearer $READER"
 check "last_event_id query parameter resumes" "$(cat "$TMP/r2.stream"; echo x)" "${end}x"
 resume r3 "$(enc "match_urlpattern=$T/:id" "last_event_id=earliest")" -H "Authorization: Bearer $READER"
 if grep -qF "$(printf '%s' "$one$secret$end")" "$TMP/r3.stream"; then ok "earliest replays the history, private included for its reader"
 else bad "earliest replayed $(printf %q "$(cat "$TMP/r3.stream")")"; fi
 check "  Mercure-Last-Event-ID: earliest" "$(grep -i '^mercure-last-event-id:' "$TMP/r3.rhh" | sed -E 's/^[^:]+:[[:space:]]*//')" "earliest"
+# 4. Two instances over one Redis are one hub (run.sh starts the second).
+if [ -n "${MERCURE_BASE2:-}" ]; then
+  HUB2="${MERCURE_BASE2%/}/.well-known/mercure"
+  curl -sN --max-time 20 -o "$TMP/two.stream" "$HUB2?$(enc "match=$T/two")" &
+  PIDS+=($!)
+  sleep 1
+  post x1 -H "Authorization: Bearer $PUB" -d "topic=$T/two" -d data=across >/dev/null
+  xid="$(cat "$TMP/x1.body")"
+  wait_for two "data: across"
+  check "an update published on one instance reaches a subscriber of the other" \
+    "$(cat "$TMP/two.stream"; echo x)" $'data: across\nid: '"$xid"$'\n\nx'
+  curl -sN --max-time 3 -o "$TMP/two_resume.stream" -H "Last-Event-ID: $CUSTOM" "$HUB2?$(enc "match_urlpattern=$T/:id")"
+  check "an id of one instance resumes on the other" "$(cat "$TMP/two_resume.stream"; echo x)" "${end}"$'data: across\nid: '"$xid"$'\n\nx'
+elif [ -n "${CI:-}" ]; then
+  bad "CI is set but MERCURE_BASE2 is not: run with REDIS_URL so run.sh starts two instances over Redis"
+else
+  echo "note curl_mercure: MERCURE_BASE2 not set: skipping the two-instance check (set REDIS_URL for run.sh)"
+fi
 check "an unknown matcher type: 400" "$(curl -s -o /dev/null -w '%{http_code}' "$HUB?match_regex=x")" 400
 
 echo "curl_mercure: $pass passed, $fail failed"

@@ -13,7 +13,9 @@
 #
 # The mercure example runs with its own publisher and subscriber keys
 # (MERCURE_PUBLISHER_JWT_KEY, MERCURE_SUBSCRIBER_JWT_KEY), which the curl
-# and Chromium checks sign their tokens with.
+# and Chromium checks sign their tokens with; with REDIS_URL set (as
+# .ci/run sets it) a second instance on the same Redis (MERCURE_BASE2)
+# checks that two instances are one hub.
 #
 # The openai example runs with HEARTBEAT_MS=50 and a longer TOKEN_DELAY_MS
 # (OPENAI_TOKEN_DELAY_MS, default 80), so heartbeats fire between every two
@@ -85,8 +87,11 @@ start_example() {
 }
 
 if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ] || [ -z "${MERCURE_BASE:-}" ]; then
-  (cd "$ROOT" && cargo build --features hub --example chat --example openai --example mercure >"$LOG_DIR/build.log" 2>&1) \
-    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features hub --example chat --example openai --example mercure failed"; }
+  # With REDIS_URL the mercure example runs as two instances over Redis.
+  features=hub
+  [ -n "${REDIS_URL:-}" ] && features=hub,redis
+  (cd "$ROOT" && cargo build --features "$features" --example chat --example openai --example mercure >"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features $features --example chat --example openai --example mercure failed"; }
 fi
 if [ -z "${BASE:-}" ]; then
   start_example chat / TOKEN_DELAY_MS="${TOKEN_DELAY_MS:-20}"
@@ -100,10 +105,15 @@ if [ -z "${MERCURE_BASE:-}" ]; then
   MERCURE_PUBLISHER_JWT_KEY="publisher-$RANDOM$RANDOM"
   MERCURE_SUBSCRIBER_JWT_KEY="subscriber-$RANDOM$RANDOM"
   start_example mercure / MERCURE_PUBLISHER_JWT_KEY="$MERCURE_PUBLISHER_JWT_KEY" \
-    MERCURE_SUBSCRIBER_JWT_KEY="$MERCURE_SUBSCRIBER_JWT_KEY"
+    MERCURE_SUBSCRIBER_JWT_KEY="$MERCURE_SUBSCRIBER_JWT_KEY" REDIS_URL="${REDIS_URL:-}"
   MERCURE_BASE="$STARTED_BASE"
+  if [ -n "${REDIS_URL:-}" ]; then
+    start_example mercure / MERCURE_PUBLISHER_JWT_KEY="$MERCURE_PUBLISHER_JWT_KEY" \
+      MERCURE_SUBSCRIBER_JWT_KEY="$MERCURE_SUBSCRIBER_JWT_KEY" REDIS_URL="$REDIS_URL"
+    MERCURE_BASE2="$STARTED_BASE"
+  fi
 fi
-export BASE OPENAI_BASE MERCURE_BASE MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
+export BASE OPENAI_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
 
 total_pass=0
 total_fail=0
