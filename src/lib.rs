@@ -38,6 +38,7 @@
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
 //! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances; `presence::Presence::redis`: presence across instances, with a crash bound |
+//! | `hub` | no | `hub::Hub`: many topics on one connection with one cursor, topic selectors (exact, URL pattern, URI template), authorization and private updates |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
 //! # Where things are
@@ -51,6 +52,7 @@
 //! | lifecycle layers | [`TimeLimitLayer`], [`StreamLimitLayer`], [`ShutdownLayer`], [`SseStats`] |
 //! | one event to many subscribers, with replay | [`broadcast`] |
 //! | who follows a topic, joins and leaves | [`presence`] |
+//! | many topics on one connection, selectors, private updates | `hub` (feature `hub`) |
 //! | reading streams | [`decode`], `client` (feature `client`), `test_util` (feature `test-util`) |
 //! | recipes | [`cookbook`] |
 //! | a reply that outlives its client, resumed on any instance (Redis: `redis`) | [`resumable`] |
@@ -78,6 +80,8 @@ pub mod client;
 pub mod decode;
 mod event;
 pub mod heartbeat;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
