@@ -1,10 +1,10 @@
 //! Settings of a broadcast instance.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use crate::{EncodedEvent, Event};
 
-use super::{memory::Memory, wire, Broadcast, BroadcastError};
+use super::{engine::Engine, memory::Memory, wire, Backend, Broadcast, BroadcastError};
 
 /// Events kept per topic for replay, by default.
 const DEFAULT_HISTORY: usize = 1000;
@@ -201,6 +201,19 @@ impl BroadcastBuilder {
     /// histories: ids from before answer with the missed-events event.
     pub fn build(self) -> Broadcast {
         Broadcast::from_memory(Memory::new(self.config))
+    }
+
+    /// A broadcast over a backend of your own: any store with an ordered
+    /// log per topic (NATS JetStream, PostgreSQL, ...) that keeps the
+    /// [`Backend`] contract. The settings of this builder apply as with the
+    /// crate's backends: the history bounds reach the backend as its
+    /// [`Retention`](super::Retention); the buffer, the missed-events event
+    /// and the fan-out to subscribers stay in the [`Broadcast`].
+    ///
+    /// See [`Backend`] for the contract and how to run the conformance
+    /// suite against it.
+    pub fn backend(self, backend: impl Backend) -> Broadcast {
+        Broadcast::from_engine(Engine::new(Arc::new(backend), &self.config, "custom"))
     }
 
     /// A broadcast over Redis Streams at `url` (`redis://host:port/db`),

@@ -5,7 +5,8 @@ use std::{fmt, sync::Arc};
 use crate::Event;
 
 use super::{
-    memory::Memory, BroadcastBuilder, BroadcastError, BroadcastStatsSnapshot, Subscription,
+    engine::Engine, memory::Memory, BroadcastBuilder, BroadcastError, BroadcastStatsSnapshot,
+    Subscription,
 };
 
 /// Named broadcast channels with a bounded history and gap-free resume.
@@ -22,6 +23,7 @@ enum Backend {
     Memory(Arc<Memory>),
     #[cfg(feature = "redis")]
     Redis(Arc<super::redis::Redis>),
+    Engine(Arc<Engine>),
 }
 
 impl Default for Broadcast {
@@ -67,6 +69,12 @@ impl Broadcast {
         }
     }
 
+    pub(super) fn from_engine(engine: Engine) -> Self {
+        Self {
+            backend: Backend::Engine(Arc::new(engine)),
+        }
+    }
+
     /// Publishes `event` on `topic` and returns its id.
     ///
     /// The event is encoded once, with the `id` field added last; every
@@ -103,6 +111,7 @@ impl Broadcast {
             Backend::Memory(memory) => memory.publish(topic, event),
             #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.publish(topic, event).await,
+            Backend::Engine(engine) => engine.publish(topic, event).await,
         }
     }
 
@@ -134,6 +143,7 @@ impl Broadcast {
             Backend::Memory(memory) => Ok(memory.subscribe(topic, last_event_id)),
             #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.subscribe(topic, last_event_id).await,
+            Backend::Engine(engine) => engine.subscribe(topic, last_event_id).await,
         }
     }
 
@@ -144,6 +154,7 @@ impl Broadcast {
             Backend::Memory(memory) => memory.stats(),
             #[cfg(feature = "redis")]
             Backend::Redis(redis) => redis.stats(),
+            Backend::Engine(engine) => engine.stats(),
         }
     }
 }
@@ -154,6 +165,7 @@ impl fmt::Debug for Broadcast {
             Backend::Memory(_) => "memory",
             #[cfg(feature = "redis")]
             Backend::Redis(_) => "redis",
+            Backend::Engine(engine) => engine.name(),
         };
         f.debug_struct("Broadcast")
             .field("backend", &backend)

@@ -169,10 +169,12 @@
 //! # }
 //! ```
 
+mod backend;
 mod builder;
 mod channel;
 #[cfg(feature = "test-util")]
 pub mod conformance;
+mod engine;
 mod error;
 mod memory;
 mod position;
@@ -183,9 +185,13 @@ mod subscription;
 mod wire;
 
 pub use self::{
+    backend::{
+        Appended, Backend, BackendFuture, Entry, LiveFeed, Position, Record, ResumePoint, Retention,
+    },
     builder::BroadcastBuilder,
     channel::Broadcast,
     error::{BroadcastError, IdError},
+    position::Generation,
     stats::BroadcastStatsSnapshot,
     subscription::Subscription,
 };
