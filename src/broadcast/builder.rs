@@ -226,7 +226,11 @@ impl BroadcastBuilder {
     /// reached now. Once connected, the broadcast rides out Redis outages.
     #[cfg(feature = "redis")]
     pub async fn connect_redis(self, url: &str) -> Result<Broadcast, BroadcastError> {
-        let redis = super::redis::Redis::connect(url, self.config).await?;
-        Ok(Broadcast::from_redis(redis))
+        let redis = super::redis::Redis::connect(url, self.config.clone()).await?;
+        Ok(Broadcast::from_engine(Engine::new(
+            redis,
+            &self.config,
+            "redis",
+        )))
     }
 }

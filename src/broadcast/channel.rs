@@ -21,8 +21,6 @@ pub struct Broadcast {
 #[derive(Clone)]
 enum Backend {
     Memory(Arc<Memory>),
-    #[cfg(feature = "redis")]
-    Redis(Arc<super::redis::Redis>),
     Engine(Arc<Engine>),
 }
 
@@ -59,13 +57,6 @@ impl Broadcast {
     pub(super) fn from_memory(memory: Memory) -> Self {
         Self {
             backend: Backend::Memory(Arc::new(memory)),
-        }
-    }
-
-    #[cfg(feature = "redis")]
-    pub(super) fn from_redis(redis: Arc<super::redis::Redis>) -> Self {
-        Self {
-            backend: Backend::Redis(redis),
         }
     }
 
@@ -109,8 +100,6 @@ impl Broadcast {
     pub async fn publish(&self, topic: &str, event: Event) -> Result<String, BroadcastError> {
         match &self.backend {
             Backend::Memory(memory) => memory.publish(topic, event),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.publish(topic, event).await,
             Backend::Engine(engine) => engine.publish(topic, event).await,
         }
     }
@@ -141,8 +130,6 @@ impl Broadcast {
     ) -> Result<Subscription, BroadcastError> {
         match &self.backend {
             Backend::Memory(memory) => Ok(memory.subscribe(topic, last_event_id)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.subscribe(topic, last_event_id).await,
             Backend::Engine(engine) => engine.subscribe(topic, last_event_id).await,
         }
     }
@@ -152,8 +139,6 @@ impl Broadcast {
     pub fn stats(&self) -> BroadcastStatsSnapshot {
         match &self.backend {
             Backend::Memory(memory) => memory.stats(),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.stats(),
             Backend::Engine(engine) => engine.stats(),
         }
     }
@@ -163,8 +148,6 @@ impl fmt::Debug for Broadcast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let backend = match &self.backend {
             Backend::Memory(_) => "memory",
-            #[cfg(feature = "redis")]
-            Backend::Redis(_) => "redis",
             Backend::Engine(engine) => engine.name(),
         };
         f.debug_struct("Broadcast")
