@@ -135,9 +135,9 @@ impl BroadcastBuilder {
     /// below 1 count as 1.
     ///
     /// That buffer is allocated whole when a topic gets its first subscriber
-    /// on an instance, and freed when its last one leaves: about 60 bytes a
-    /// slot in memory, about 100 with Redis, so some 60 to 100 KB per topic
-    /// with subscribers at the default. A topic without subscribers holds
+    /// on an instance, and freed when its last one leaves: about 100 bytes
+    /// a slot (whatever the backend), so some 100 KB per topic with
+    /// subscribers at the default. A topic without subscribers holds
     /// none (in memory, some 500 bytes besides its history). With many topics (one
     /// per user, per request) choose a small buffer: 100,000 topics with a
     /// buffer of 16 hold some 160 MB.
@@ -200,7 +200,8 @@ impl BroadcastBuilder {
     /// An in-memory broadcast: one process. A restarted process starts new
     /// histories: ids from before answer with the missed-events event.
     pub fn build(self) -> Broadcast {
-        Broadcast::from_memory(Memory::new(self.config))
+        let memory = Arc::new(Memory::default());
+        Broadcast::from_engine(Engine::new(memory, &self.config, "memory"))
     }
 
     /// A broadcast over a backend of your own: any store with an ordered

@@ -5,8 +5,7 @@ use std::{fmt, sync::Arc};
 use crate::Event;
 
 use super::{
-    engine::Engine, memory::Memory, BroadcastBuilder, BroadcastError, BroadcastStatsSnapshot,
-    Subscription,
+    engine::Engine, BroadcastBuilder, BroadcastError, BroadcastStatsSnapshot, Subscription,
 };
 
 /// Named broadcast channels with a bounded history and gap-free resume.
@@ -15,13 +14,9 @@ use super::{
 /// See the [module docs](super) for the guarantees and an example.
 #[derive(Clone)]
 pub struct Broadcast {
-    backend: Backend,
-}
-
-#[derive(Clone)]
-enum Backend {
-    Memory(Arc<Memory>),
-    Engine(Arc<Engine>),
+    // The backend, and everything above it: the fan-out, gap filling and
+    // the slow-subscriber policy are the same for every backend.
+    engine: Arc<Engine>,
 }
 
 impl Default for Broadcast {
@@ -54,15 +49,9 @@ impl Broadcast {
         Self::builder().connect_redis(url).await
     }
 
-    pub(super) fn from_memory(memory: Memory) -> Self {
-        Self {
-            backend: Backend::Memory(Arc::new(memory)),
-        }
-    }
-
     pub(super) fn from_engine(engine: Engine) -> Self {
         Self {
-            backend: Backend::Engine(Arc::new(engine)),
+            engine: Arc::new(engine),
         }
     }
 
@@ -98,10 +87,7 @@ impl Broadcast {
     /// answer was lost, it was: publish with a publisher id to retry
     /// safely).
     pub async fn publish(&self, topic: &str, event: Event) -> Result<String, BroadcastError> {
-        match &self.backend {
-            Backend::Memory(memory) => memory.publish(topic, event),
-            Backend::Engine(engine) => engine.publish(topic, event).await,
-        }
+        self.engine.publish(topic, event).await
     }
 
     /// Subscribes to `topic`, resuming after `last_event_id` (a client's
@@ -128,30 +114,20 @@ impl Broadcast {
         topic: &str,
         last_event_id: Option<&str>,
     ) -> Result<Subscription, BroadcastError> {
-        match &self.backend {
-            Backend::Memory(memory) => Ok(memory.subscribe(topic, last_event_id)),
-            Backend::Engine(engine) => engine.subscribe(topic, last_event_id).await,
-        }
+        self.engine.subscribe(topic, last_event_id).await
     }
 
     /// The counters of this instance: open subscriptions, events published,
     /// slow subscribers disconnected, resumes that missed events.
     pub fn stats(&self) -> BroadcastStatsSnapshot {
-        match &self.backend {
-            Backend::Memory(memory) => memory.stats(),
-            Backend::Engine(engine) => engine.stats(),
-        }
+        self.engine.stats()
     }
 }
 
 impl fmt::Debug for Broadcast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let backend = match &self.backend {
-            Backend::Memory(_) => "memory",
-            Backend::Engine(engine) => engine.name(),
-        };
         f.debug_struct("Broadcast")
-            .field("backend", &backend)
+            .field("backend", &self.engine.name())
             .field("stats", &self.stats())
             .finish()
     }
