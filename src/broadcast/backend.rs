@@ -111,7 +111,7 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// #[tokio::test]
 /// async fn my_backend_conforms() {
-///     let feed = Broadcast::builder().backend(MyBackend::connect().await).build();
+///     let feed = Broadcast::builder().history(100).backend(MyBackend::connect().await);
 ///     conformance::foreign_ids_get_the_missed_events_event(&feed).await;
 ///     conformance::publisher_ids_are_stored_once_and_resume(&feed).await;
 ///     conformance::concurrent_identical_publishes_store_once(&feed, &feed.clone()).await;
@@ -127,7 +127,8 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// ```
 ///
 /// The crate's own `tests/broadcast_backend.rs` is a complete backend in
-/// some 150 lines (a `Mutex<Vec<_>>` per topic) that passes the suite.
+/// some 200 lines (a `Mutex<Vec<_>>` per topic, a live feed per instance)
+/// that passes the suite, also as two instances over one store.
 ///
 /// [`BroadcastBuilder::build`]: super::BroadcastBuilder::build
 /// [`BroadcastBuilder::connect_redis`]: super::BroadcastBuilder
@@ -557,5 +558,42 @@ impl LiveFeed {
     /// Whether `self` and `other` feed the same subscribers.
     pub fn same_as(&self, other: &Self) -> bool {
         self.sender.same_channel(&other.sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_position_has_one_text() {
+        for (position, text) in [
+            (Position::from(42), "42"),
+            (Position::ZERO, "0"),
+            (Position::new(1_700_000_000_000, 3), "1700000000000-3"),
+            (
+                Position::new(u64::MAX, u64::MAX),
+                "18446744073709551615-18446744073709551615",
+            ),
+        ] {
+            assert_eq!(position.to_string(), text);
+            assert_eq!(Position::parse(text), Some(position), "{text}");
+        }
+        // `-0` is written without its minor: one text per position.
+        for text in [
+            "",
+            "+1",
+            "01",
+            "1-0",
+            "1-",
+            "-1",
+            " 1",
+            "1-01",
+            "1-2-3",
+            "18446744073709551616",
+        ] {
+            assert_eq!(Position::parse(text), None, "{text:?}");
+        }
+        assert!(Position::new(2, 0) > Position::new(1, 99));
     }
 }

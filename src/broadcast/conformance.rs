@@ -1,7 +1,11 @@
 //! A conformance suite for broadcast backends (feature `test-util`).
 //!
 //! Every backend must pass these checks; the crate runs them against the
-//! in-memory backend and against a real Redis. Each function panics (as a
+//! in-memory backend, against a real Redis, and against a backend written
+//! only through the public [`Backend`](super::Backend) trait. To check your
+//! own backend, build a [`Broadcast`] over it with
+//! [`BroadcastBuilder::backend`](super::BroadcastBuilder::backend) and call
+//! each function from your tests (see [`Backend`](super::Backend#running-the-conformance-suite)). Each function panics (as a
 //! test assertion does) when the backend breaks the contract, and names the
 //! case and, for random rounds, the seed. Every check uses topics with a
 //! random name, so several may run at once against one shared store.
