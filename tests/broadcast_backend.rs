@@ -192,7 +192,7 @@ impl Backend for VecLog {
 }
 
 fn broadcast(log: &VecLog) -> Broadcast {
-    Broadcast::builder().history(100).backend(log.clone())
+    Broadcast::builder().backend(log.clone())
 }
 
 #[tokio::test]

@@ -5,7 +5,10 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering::SeqCst},
+        Arc,
+    },
     time::{Duration, SystemTime},
 };
 
@@ -501,24 +504,38 @@ pub(super) struct Live {
 #[derive(Clone)]
 pub struct LiveFeed {
     sender: broadcast::Sender<Live>,
+    /// Subscriptions of this instance on the feed. Changed only under the
+    /// [`Broadcast`](super::Broadcast)'s lock of its topics, and never
+    /// raised again once it fell to 0: a closed feed stays closed.
+    members: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for LiveFeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveFeed")
-            .field("subscribers", &self.sender.receiver_count())
+            .field("subscribers", &self.members.load(SeqCst))
             .finish()
     }
 }
 
 impl LiveFeed {
+    /// A feed with one member, and its receiver.
     pub(super) fn new(buffer: usize) -> (Self, broadcast::Receiver<Live>) {
         let (sender, receiver) = broadcast::channel(buffer);
-        (Self { sender }, receiver)
+        let members = Arc::new(AtomicUsize::new(1));
+        (Self { sender, members }, receiver)
     }
 
-    pub(super) fn subscribe(&self) -> broadcast::Receiver<Live> {
+    /// One more member's receiver (under the topics' lock, while the feed
+    /// is open).
+    pub(super) fn join(&self) -> broadcast::Receiver<Live> {
+        self.members.fetch_add(1, SeqCst);
         self.sender.subscribe()
+    }
+
+    /// One member fewer (under the topics' lock); whether it was the last.
+    pub(super) fn leave(&self) -> bool {
+        self.members.fetch_sub(1, SeqCst) == 1
     }
 
     /// Delivers `entry`, the next entry of the topic after `after` as far as
@@ -550,9 +567,10 @@ impl LiveFeed {
     }
 
     /// Whether no subscriber listens any more: the backend may drop the
-    /// feed.
+    /// feed. A closed feed never opens again (a new subscriber brings a new
+    /// feed).
     pub fn is_closed(&self) -> bool {
-        self.sender.receiver_count() == 0
+        self.members.load(SeqCst) == 0
     }
 
     /// Whether `self` and `other` feed the same subscribers.

@@ -106,7 +106,7 @@ impl Engine {
     fn join(&self, topic: &str) -> (LiveFeed, broadcast::Receiver<Live>) {
         let mut hubs = lock(&self.hubs);
         if let Some(feed) = hubs.get(topic).filter(|feed| !feed.is_closed()) {
-            return (feed.clone(), feed.subscribe());
+            return (feed.clone(), feed.join());
         }
         // Under the lock: the backend sees watch and unwatch of a topic in
         // order, and the receiver exists before it can drop the feed.
@@ -116,11 +116,14 @@ impl Engine {
         (feed, receiver)
     }
 
-    /// Hands the feed of `topic` back to the backend if nobody listens.
+    /// One subscriber fewer on the feed of `topic`; hands it back to the
+    /// backend when it was the last.
     fn leave(&self, topic: &str, feed: &LiveFeed) {
         let mut hubs = lock(&self.hubs);
-        if feed.is_closed() && hubs.get(topic).is_some_and(|f| f.same_as(feed)) {
-            hubs.remove(topic);
+        if feed.leave() {
+            if hubs.get(topic).is_some_and(|f| f.same_as(feed)) {
+                hubs.remove(topic);
+            }
             self.backend.unwatch(topic, feed);
         }
     }
