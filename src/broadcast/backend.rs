@@ -106,28 +106,8 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// # Running the conformance suite
 ///
 /// The suite in [`conformance`](super::conformance) (feature `test-util`)
-/// checks a [`Broadcast`](super::Broadcast) over any backend; run it in your
-/// backend's tests:
-///
-/// ```ignore
-/// use axum_sse::broadcast::{conformance, Broadcast};
-///
-/// #[tokio::test]
-/// async fn my_backend_conforms() {
-///     let feed = Broadcast::builder().history(100).backend(MyBackend::connect().await);
-///     conformance::foreign_ids_get_the_missed_events_event(&feed).await;
-///     conformance::publisher_ids_are_stored_once_and_resume(&feed).await;
-///     conformance::concurrent_identical_publishes_store_once(&feed, &feed.clone()).await;
-///     conformance::resuming_under_concurrent_publishing(&feed, || async { feed.clone() }, 20, 1)
-///         .await;
-///     // A history lost: clear the store, or a new in-process log.
-///     conformance::a_lost_history_gets_the_missed_events_event(&feed, async {
-///         MyBackend::wipe().await;
-///         feed.clone()
-///     })
-///     .await;
-/// }
-/// ```
+/// checks a [`Broadcast`](super::Broadcast) over any backend; its module
+/// docs show how to run it in your backend's tests.
 ///
 /// The crate's own `tests/broadcast_backend.rs` is a complete backend in
 /// some 200 lines (a `Mutex<Vec<_>>` per topic, a live feed per instance)
