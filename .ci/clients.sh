@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Real-client end-to-end tests against examples/chat.rs and
-# examples/openai.rs: Chromium, npm eventsource, curl, the openai SDKs
-# (Python and npm), langchain-openai, the AI SDK, fetch-event-source.
+# Real-client end-to-end tests against examples/chat.rs,
+# examples/openai.rs and examples/mercure.rs: Chromium, npm eventsource,
+# curl, the openai SDKs (Python and npm), langchain-openai, the AI SDK,
+# fetch-event-source.
 # Installs what they need if missing (Debian chromium, npm packages from
 # tests/clients/package-lock.json, Python packages pinned in
 # tests/clients/requirements.txt into tests/clients/.venv), then runs

@@ -21,14 +21,14 @@ echo "rust-version: $msrv"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/axum-sse-msrv.XXXXXX")"
 trap 'rm -rf "$dir"' EXIT
 cp -r Cargo.toml README.md CHANGELOG.md src "$dir/"
-# Users never build dev-dependencies or benches: drop their tables.
+# Users never build dev-dependencies, benches or examples: drop their tables.
 python3 - "$dir/Cargo.toml" <<'PY'
 import re, sys
 path = sys.argv[1]
 out, skip = [], False
 for line in open(path):
     if re.match(r"\s*\[", line):
-        skip = line.strip() in ("[dev-dependencies]", "[[bench]]")
+        skip = line.strip() in ("[dev-dependencies]", "[[bench]]", "[[example]]")
     if not skip:
         out.append(line)
 open(path, "w").writelines(out)

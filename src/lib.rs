@@ -39,6 +39,7 @@
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
 //! | `metrics` | no | `SseMetrics`: the counters of `SseStats` and of a broadcast, and latency and stream-duration histograms, through the `metrics` facade for any exporter (see `metrics`) |
 //! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances; `presence::Presence::redis`: presence across instances, with a crash bound |
+//! | `hub` | no | `hub::Hub`: many topics on one connection with one cursor, topic selectors (exact, URL pattern, URI template), authorization and private updates |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
 //!
 //! # Where things are
@@ -52,8 +53,10 @@
 //! | lifecycle layers | [`TimeLimitLayer`], [`StreamLimitLayer`], [`ShutdownLayer`], [`SseStats`] |
 //! | one event to many subscribers, with replay | [`broadcast`] |
 //! | who follows a topic, joins and leaves | [`presence`] |
+//! | many topics on one connection, selectors, private updates | `hub` (feature `hub`) |
 //! | reading streams | [`decode`], `client` (feature `client`), `test_util` (feature `test-util`) |
 //! | recipes | [`cookbook`] |
+//! | a reply that outlives its client, resumed on any instance (Redis: `redis`) | [`resumable`] |
 //!
 //! The sections below are kept in `src/docs/` and cover how a request flows
 //! and what the crate puts on the wire, layer ordering with tower-http, and
@@ -78,6 +81,8 @@ pub mod client;
 pub mod decode;
 mod event;
 pub mod heartbeat;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
@@ -85,6 +90,7 @@ pub mod limit;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod presence;
+pub mod resumable;
 pub mod retry;
 pub mod serve;
 pub mod shutdown;

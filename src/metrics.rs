@@ -74,7 +74,7 @@
 //! | `sse_broadcast_published_total` | counter | | events | events published through this instance |
 //! | `sse_broadcast_slow_disconnects_total` | counter | | subscriptions | subscriptions ended because they fell behind their buffer |
 //! | `sse_broadcast_missed_resumes_total` | counter | | subscriptions | subscriptions that started with the missed-events event |
-//! | `sse_broadcast_delivery_seconds` | histogram | | seconds | from [`publish`](crate::broadcast::Broadcast::publish) taking a live event to a subscription yielding it into its stream; with Redis, from the Redis server's time of the entry (millisecond resolution, and that server's clock against this machine's), and events a subscriber fills from the history (after its instance's reader reconnected, or the first of a topic on an instance) are not timed |
+//! | `sse_broadcast_delivery_seconds` | histogram | | seconds | from [`publish`](crate::broadcast::Broadcast::publish) taking a live event to a subscription yielding it into its stream; with Redis, from the Redis server's time of the entry (millisecond resolution, and that server's clock against this machine's); with a custom [`Backend`](crate::broadcast::Backend), from its handing the entry to the live feed ([`LiveFeed::send`](crate::broadcast::LiveFeed::send)); events a subscriber fills from the history (after its instance's reader reconnected, or the first of a topic on an instance) are not timed |
 //!
 //! Several layers (or broadcasts) given the same prefix add up into the same
 //! metrics. A layer without `metrics` does not count into them, even when

@@ -32,10 +32,19 @@ struct CountingAllocator;
 
 thread_local! {
     static HELD: Cell<isize> = const { Cell::new(0) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn held_change(delta: isize) {
     let _ = HELD.try_with(|held| held.set(held.get() + delta));
+    if delta > 0 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+    }
+}
+
+/// Allocations (and growing reallocations) made by this thread so far.
+fn allocations_by_this_thread() -> usize {
+    ALLOCATIONS.with(Cell::get)
 }
 
 // SAFETY: every call is forwarded to `System` unchanged; only a thread-local
@@ -229,6 +238,44 @@ async fn a_thousand_subscribers_receive_every_event_in_order_sharing_its_bytes()
     assert_eq!(stats.published(), EVENTS);
     assert_eq!(stats.subscribers(), 0);
     assert_eq!(stats.slow_disconnects(), 0);
+}
+
+/// The fan-out allocates per publish (the event, its id, the backend
+/// call), never per subscriber: a delivery is one receive from the topic's
+/// shared buffer.
+#[tokio::test]
+async fn a_delivery_allocates_nothing() {
+    const SUBSCRIBERS: usize = 500;
+    let feed = Broadcast::new();
+    let mut subscriptions = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        subscriptions.push(feed.subscribe("ticks", None).await.unwrap());
+    }
+    // Warm-up: every subscriber's first delivery sets up its own state.
+    for round in 0..2 {
+        feed.publish("ticks", Event::new().data(round.to_string()))
+            .await
+            .unwrap();
+        for subscription in &mut subscriptions {
+            next(subscription).await;
+        }
+    }
+    let before = allocations_by_this_thread();
+    const EVENTS: usize = 10;
+    for n in 0..EVENTS {
+        feed.publish("ticks", Event::new().data(n.to_string()))
+            .await
+            .unwrap();
+        for subscription in &mut subscriptions {
+            next(subscription).await;
+        }
+    }
+    let per_event = (allocations_by_this_thread() - before) / EVENTS;
+    println!("{per_event} allocations per event published to {SUBSCRIBERS} subscribers");
+    assert!(
+        per_event < SUBSCRIBERS / 10,
+        "{per_event} allocations per event for {SUBSCRIBERS} deliveries"
+    );
 }
 
 #[tokio::test]

@@ -1,10 +1,10 @@
 //! Settings of a broadcast instance.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use crate::{EncodedEvent, Event};
 
-use super::{memory::Memory, wire, Broadcast, BroadcastError};
+use super::{engine::Engine, memory::Memory, wire, Backend, Broadcast, BroadcastError};
 
 /// Events kept per topic for replay, by default.
 const DEFAULT_HISTORY: usize = 1000;
@@ -141,9 +141,9 @@ impl BroadcastBuilder {
     /// below 1 count as 1.
     ///
     /// That buffer is allocated whole when a topic gets its first subscriber
-    /// on an instance, and freed when its last one leaves: about 60 bytes a
-    /// slot in memory, about 100 with Redis, so some 60 to 100 KB per topic
-    /// with subscribers at the default. A topic without subscribers holds
+    /// on an instance, and freed when its last one leaves: about 100 bytes
+    /// a slot (whatever the backend), so some 100 KB per topic with
+    /// subscribers at the default. A topic without subscribers holds
     /// none (in memory, some 500 bytes besides its history). With many topics (one
     /// per user, per request) choose a small buffer: 100,000 topics with a
     /// buffer of 16 hold some 160 MB.
@@ -218,7 +218,21 @@ impl BroadcastBuilder {
     /// An in-memory broadcast: one process. A restarted process starts new
     /// histories: ids from before answer with the missed-events event.
     pub fn build(self) -> Broadcast {
-        Broadcast::from_memory(Memory::new(self.config))
+        let memory = Arc::new(Memory::default());
+        Broadcast::from_engine(Engine::new(memory, &self.config, "memory"))
+    }
+
+    /// A broadcast over a backend of your own: any store with an ordered
+    /// log per topic (NATS JetStream, PostgreSQL, ...) that keeps the
+    /// [`Backend`] contract. The settings of this builder apply as with the
+    /// crate's backends: the history bounds reach the backend as its
+    /// [`Retention`](super::Retention); the buffer, the missed-events event
+    /// and the fan-out to subscribers stay in the [`Broadcast`].
+    ///
+    /// See [`Backend`] for the contract and how to run the conformance
+    /// suite against it.
+    pub fn backend(self, backend: impl Backend) -> Broadcast {
+        Broadcast::from_engine(Engine::new(Arc::new(backend), &self.config, "custom"))
     }
 
     /// A broadcast over Redis Streams at `url` (`redis://host:port/db`),
@@ -231,7 +245,11 @@ impl BroadcastBuilder {
     /// reached now. Once connected, the broadcast rides out Redis outages.
     #[cfg(feature = "redis")]
     pub async fn connect_redis(self, url: &str) -> Result<Broadcast, BroadcastError> {
-        let redis = super::redis::Redis::connect(url, self.config).await?;
-        Ok(Broadcast::from_redis(redis))
+        let redis = super::redis::Redis::connect(url, self.config.clone()).await?;
+        Ok(Broadcast::from_engine(Engine::new(
+            redis,
+            &self.config,
+            "redis",
+        )))
     }
 }

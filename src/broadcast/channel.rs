@@ -5,7 +5,7 @@ use std::{fmt, sync::Arc};
 use crate::Event;
 
 use super::{
-    memory::Memory, BroadcastBuilder, BroadcastError, BroadcastStatsSnapshot, Subscription,
+    engine::Engine, BroadcastBuilder, BroadcastError, BroadcastStatsSnapshot, Subscription,
 };
 
 /// Named broadcast channels with a bounded history and gap-free resume.
@@ -14,14 +14,9 @@ use super::{
 /// See the [module docs](super) for the guarantees and an example.
 #[derive(Clone)]
 pub struct Broadcast {
-    backend: Backend,
-}
-
-#[derive(Clone)]
-enum Backend {
-    Memory(Arc<Memory>),
-    #[cfg(feature = "redis")]
-    Redis(Arc<super::redis::Redis>),
+    // The backend, and everything above it: the fan-out, gap filling and
+    // the slow-subscriber policy are the same for every backend.
+    engine: Arc<Engine>,
 }
 
 impl Default for Broadcast {
@@ -54,16 +49,9 @@ impl Broadcast {
         Self::builder().connect_redis(url).await
     }
 
-    pub(super) fn from_memory(memory: Memory) -> Self {
+    pub(super) fn from_engine(engine: Engine) -> Self {
         Self {
-            backend: Backend::Memory(Arc::new(memory)),
-        }
-    }
-
-    #[cfg(feature = "redis")]
-    pub(super) fn from_redis(redis: Arc<super::redis::Redis>) -> Self {
-        Self {
-            backend: Backend::Redis(redis),
+            engine: Arc::new(engine),
         }
     }
 
@@ -99,11 +87,7 @@ impl Broadcast {
     /// answer was lost, it was: publish with a publisher id to retry
     /// safely).
     pub async fn publish(&self, topic: &str, event: Event) -> Result<String, BroadcastError> {
-        match &self.backend {
-            Backend::Memory(memory) => memory.publish(topic, event),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.publish(topic, event).await,
-        }
+        self.engine.publish(topic, event).await
     }
 
     /// Subscribes to `topic`, resuming after `last_event_id` (a client's
@@ -130,33 +114,20 @@ impl Broadcast {
         topic: &str,
         last_event_id: Option<&str>,
     ) -> Result<Subscription, BroadcastError> {
-        match &self.backend {
-            Backend::Memory(memory) => Ok(memory.subscribe(topic, last_event_id)),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.subscribe(topic, last_event_id).await,
-        }
+        self.engine.subscribe(topic, last_event_id).await
     }
 
     /// The counters of this instance: open subscriptions, events published,
     /// slow subscribers disconnected, resumes that missed events.
     pub fn stats(&self) -> BroadcastStatsSnapshot {
-        match &self.backend {
-            Backend::Memory(memory) => memory.stats(),
-            #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.stats(),
-        }
+        self.engine.stats()
     }
 }
 
 impl fmt::Debug for Broadcast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let backend = match &self.backend {
-            Backend::Memory(_) => "memory",
-            #[cfg(feature = "redis")]
-            Backend::Redis(_) => "redis",
-        };
         f.debug_struct("Broadcast")
-            .field("backend", &backend)
+            .field("backend", &self.engine.name())
             .field("stats", &self.stats())
             .finish()
     }

@@ -1,7 +1,9 @@
 //! A conformance suite for broadcast backends (feature `test-util`).
 //!
 //! Every backend must pass these checks; the crate runs them against the
-//! in-memory backend and against a real Redis. Each function panics (as a
+//! in-memory backend, against a real Redis, and against a backend written
+//! only through the public [`Backend`](super::Backend) trait (for your own
+//! backend, see the second example below). Each function panics (as a
 //! test assertion does) when the backend breaks the contract, and names the
 //! case and, for random rounds, the seed. Every check uses topics with a
 //! random name, so several may run at once against one shared store.
@@ -23,6 +25,61 @@
 //!     .await;
 //! # }
 //! ```
+
+//!
+//! For a backend of your own, build the [`Broadcast`] with
+//! [`BroadcastBuilder::backend`](super::BroadcastBuilder::backend) and run
+//! every check from your tests; the restart check needs a way to lose the
+//! store's histories:
+//!
+//! ```no_run
+//! # use axum_sse::broadcast::{
+//! #     Appended, Backend, BackendFuture, BroadcastError, Entry, Generation, LiveFeed,
+//! #     Position, Record, ResumePoint, Retention,
+//! # };
+//! # struct MyBackend;
+//! # impl MyBackend {
+//! #     async fn connect() -> Self { MyBackend }
+//! #     async fn wipe() {}
+//! # }
+//! # impl Backend for MyBackend {
+//! #     fn append<'a>(&'a self, _: &'a str, _: Record, _: &'a Retention)
+//! #         -> BackendFuture<'a, Result<Appended, BroadcastError>> { unimplemented!() }
+//! #     fn newest<'a>(&'a self, _: &'a str)
+//! #         -> BackendFuture<'a, Result<Option<(Position, Generation)>, BroadcastError>> { unimplemented!() }
+//! #     fn locate<'a>(&'a self, _: &'a str, _: ResumePoint<'a>, _: &'a Retention)
+//! #         -> BackendFuture<'a, Result<Option<Position>, BroadcastError>> { unimplemented!() }
+//! #     fn read<'a>(&'a self, _: &'a str, _: Position, _: Option<Position>, _: usize, _: &'a Retention)
+//! #         -> BackendFuture<'a, Result<Vec<Entry>, BroadcastError>> { unimplemented!() }
+//! #     fn watch(&self, _: &str, _: LiveFeed) {}
+//! # }
+//! use axum_sse::broadcast::{conformance, Broadcast};
+//!
+//! // In your tests, as `#[tokio::test]`.
+//! async fn my_backend_conforms() {
+//!     let feed = Broadcast::builder().backend(MyBackend::connect().await);
+//!     let other = Broadcast::builder().backend(MyBackend::connect().await);
+//!     conformance::foreign_ids_get_the_missed_events_event(&feed).await;
+//!     conformance::publisher_ids_are_stored_once_and_resume(&feed).await;
+//!     // Two instances over one store.
+//!     conformance::concurrent_identical_publishes_store_once(&feed, &other).await;
+//!     conformance::resuming_under_concurrent_publishing(
+//!         &feed,
+//!         || async { Broadcast::builder().backend(MyBackend::connect().await) },
+//!         20,
+//!         fastrand::u64(..),
+//!     )
+//!     .await;
+//!     conformance::a_lost_history_gets_the_missed_events_event(&feed, async {
+//!         MyBackend::wipe().await;
+//!         feed.clone()
+//!     })
+//!     .await;
+//! }
+//! ```
+//!
+//! `tests/broadcast_backend.rs` in the crate's repository is a complete,
+//! naive backend (a `Mutex<Vec<_>>` per topic) that runs the suite this way.
 
 use std::{future::Future, time::Duration};
 

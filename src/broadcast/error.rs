@@ -22,7 +22,8 @@ pub enum BroadcastError {
     /// publisher id: see [`Broadcast::publish`](super::Broadcast::publish).
     InvalidId(IdError),
     /// The backend failed: Redis is unreachable, answered with an error, or
-    /// its URL is invalid. The source says which.
+    /// its URL is invalid; or a [`Backend`](super::Backend) of your own
+    /// returned this. The source says which.
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 

@@ -1,5 +1,9 @@
 //! The in-memory backend: one process; positions `1`, `2`, … per topic, in a
 //! generation drawn when the topic is created.
+//!
+//! Every operation is synchronous under the topic's lock: an append stores
+//! the entry and hands it to the live feed in one step, so the feed never
+//! has a gap to fill (each delivery names the position just before it).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -7,22 +11,16 @@ use std::{
     time::Instant,
 };
 
-use futures_util::{stream, StreamExt};
-use tokio::sync::broadcast::{self, error::RecvError};
-
-use crate::{util::sync::lock, EncodedEvent, Event};
+use crate::util::sync::lock;
 
 use super::{
-    builder::Config,
-    position::{self, Generation},
-    stats::{Counters, Stamp},
-    wire::{self, Prepared},
-    BroadcastError, BroadcastStatsSnapshot, Subscription,
+    backend::{Appended, BackendFuture, Entry, LiveFeed, Record, ResumePoint, Retention},
+    position::Generation,
+    Backend, BroadcastError, Position,
 };
 
+#[derive(Default)]
 pub(super) struct Memory {
-    config: Config,
-    counters: Arc<Counters>,
     topics: Mutex<HashMap<String, Arc<Topic>>>,
 }
 
@@ -34,45 +32,40 @@ struct TopicState {
     /// Drawn when the topic is created: ids of another process, or of
     /// another topic, name another generation.
     generation: Generation,
-    /// The position of the next event. Never reused: a topic that has published is
-    /// never dropped, so an old id can never point at a different event.
+    /// The position of the next event. Never reused: a topic that has
+    /// published is never dropped, so an old id can never point at a
+    /// different event.
     next: u64,
-    /// Retained events, oldest first, with consecutive ids.
-    history: VecDeque<Entry>,
+    /// Retained events, oldest first, with consecutive positions.
+    history: VecDeque<Stored>,
     /// The publisher ids of retained events, and their positions.
     publisher_ids: HashMap<Arc<str>, u64>,
-    /// The live feed, while the topic has subscribers: its buffer is
-    /// allocated whole (`buffer` slots), so a topic nobody listens to holds
-    /// none. Each event goes with when it was published (for metrics).
-    live: Option<broadcast::Sender<(EncodedEvent, Stamp)>>,
+    /// The live feed, while the topic has subscribers (its buffer belongs
+    /// to the feed: a topic nobody listens to holds none).
+    live: Option<LiveFeed>,
     /// Removed from the map: whoever holds it must look the topic up again.
     retired: bool,
 }
 
-struct Entry {
-    id: u64,
-    /// The publisher's id, if the event came with one.
-    publisher_id: Option<Arc<str>>,
+struct Stored {
     /// Set only when a maximum age is.
     at: Option<Instant>,
-    event: EncodedEvent,
+    entry: Entry,
+}
+
+/// An answer that is ready: the in-memory backend never waits.
+fn ready<'a, T: Send + 'a>(value: T) -> BackendFuture<'a, T> {
+    Box::pin(std::future::ready(value))
 }
 
 impl Memory {
-    pub(super) fn new(config: Config) -> Self {
-        Self {
-            counters: Arc::new(Counters::new(&config)),
-            config,
-            topics: Mutex::default(),
-        }
-    }
-
-    pub(super) fn stats(&self) -> BroadcastStatsSnapshot {
-        self.counters.snapshot()
-    }
-
     /// Runs `f` on the state of `name`, created if missing, under its lock.
-    fn with_topic<R>(&self, name: &str, f: impl FnOnce(&Arc<Topic>, &mut TopicState) -> R) -> R {
+    fn with_topic<R>(
+        &self,
+        name: &str,
+        retention: Option<&Retention>,
+        f: impl FnOnce(&mut TopicState) -> R,
+    ) -> R {
         loop {
             let topic = {
                 let mut topics = lock(&self.topics);
@@ -96,216 +89,218 @@ impl Memory {
             };
             let mut state = lock(&topic.state);
             if !state.retired {
-                state.expire(&self.config);
-                return f(&topic, &mut state);
-            }
-        }
-    }
-
-    pub(super) fn publish(&self, name: &str, event: Event) -> Result<String, BroadcastError> {
-        match wire::prepare(event)? {
-            Prepared::Channel(event) => self.with_topic(name, |_, state| {
-                let id = state.next;
-                let text = position::format_id(state.generation, id);
-                let event = wire::encode_with_id(event, text.as_str())?;
-                state.push(&self.config, None, event, self.counters.stamp());
-                self.counters.published();
-                Ok(text)
-            }),
-            Prepared::Publisher {
-                id,
-                stored,
-                encoded,
-            } => {
-                let event = wire::with_publisher_id(&stored, &id, encoded);
-                self.with_topic(name, |_, state| {
-                    // A retry of a publish still in the history: stored once.
-                    if !state.publisher_ids.contains_key(id.as_str()) {
-                        let stamp = self.counters.stamp();
-                        state.push(&self.config, Some(Arc::from(id.as_str())), event, stamp);
-                        self.counters.published();
-                    }
-                    Ok(id)
-                })
-            }
-        }
-    }
-
-    pub(super) fn subscribe(
-        self: &Arc<Self>,
-        name: &str,
-        last_event_id: Option<&str>,
-    ) -> Subscription {
-        let (topic, live, missed, replay) = self.with_topic(name, |topic, state| {
-            // Under the topic's lock no event is published: the snapshot ends
-            // exactly where the live receiver starts.
-            let buffer = self.config.buffer;
-            let live = state
-                .live
-                .get_or_insert_with(|| broadcast::channel(buffer).0)
-                .subscribe();
-            let (missed, replay) = match last_event_id {
-                None => (false, Vec::new()),
-                Some(id) => state.replay_after(id),
-            };
-            (Arc::clone(topic), live, missed, replay)
-        });
-        let counters = Arc::clone(&self.counters);
-        let head = missed
-            .then(|| self.config.missed.clone())
-            .into_iter()
-            .chain(replay);
-        let live = stream::unfold(
-            (live, Arc::clone(&counters)),
-            |(mut live, counters)| async move {
-                match live.recv().await {
-                    Ok((event, at)) => {
-                        counters.delivered(at);
-                        Some((event, (live, counters)))
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        counters.slow_disconnect();
-                        None
-                    }
-                    Err(RecvError::Closed) => None,
+                if let Some(retention) = retention {
+                    state.expire(retention);
                 }
-            },
-        );
-        let memory = Arc::clone(self);
-        let name = name.to_owned();
-        Subscription::new(
-            stream::iter(head).chain(live).boxed(),
-            missed,
-            counters,
-            Some(Box::new(move || memory.release(&name, &topic))),
-        )
+                return f(&mut state);
+            }
+        }
     }
 
-    /// Frees the live buffer of `topic` once nobody listens to it, and
-    /// forgets the topic if it never published (a topic with ids handed out
-    /// stays, so its ids are never reused).
-    fn release(&self, name: &str, topic: &Arc<Topic>) {
-        let mut topics = lock(&self.topics);
+    /// Runs `f` on the state of `name` under its lock, if the topic exists:
+    /// reading a topic never creates it.
+    fn with_existing<R>(
+        &self,
+        name: &str,
+        retention: Option<&Retention>,
+        f: impl FnOnce(&mut TopicState) -> R,
+    ) -> Option<R> {
+        let topic = Arc::clone(lock(&self.topics).get(name)?);
         let mut state = lock(&topic.state);
-        if state
-            .live
-            .as_ref()
-            .is_some_and(|live| live.receiver_count() == 0)
-        {
+        if state.retired {
+            // Retired only when it never published: nothing to read.
+            return None;
+        }
+        if let Some(retention) = retention {
+            state.expire(retention);
+        }
+        Some(f(&mut state))
+    }
+
+    fn append(
+        &self,
+        name: &str,
+        record: Record,
+        retention: &Retention,
+    ) -> Result<Appended, BroadcastError> {
+        self.with_topic(name, Some(retention), |state| {
+            // A retry of a publish still in the history: stored once.
+            if let Some(id) = record.publisher_id() {
+                if state.publisher_ids.contains_key(id) {
+                    return Ok(Appended::Duplicate);
+                }
+            }
+            let position = state.next;
+            let entry = record.into_entry(position.into(), state.generation)?;
+            state.push(retention, entry);
+            Ok(Appended::Stored {
+                position: position.into(),
+                generation: state.generation,
+            })
+        })
+    }
+
+    fn locate(&self, name: &str, from: ResumePoint<'_>, retention: &Retention) -> Option<Position> {
+        self.with_existing(name, Some(retention), |state| {
+            let first = state.history.front().map_or(state.next, |s| s.position());
+            match from {
+                ResumePoint::Publisher(id) => state.publisher_ids.get(id).map(|&p| p.into()),
+                // Known if it is retained or the one just before the oldest
+                // retained (nothing after it was dropped).
+                ResumePoint::Channel {
+                    generation,
+                    position,
+                } => (generation == state.generation
+                    && position.minor() == 0
+                    && position.major() < state.next
+                    && position.major() + 1 >= first)
+                    .then_some(position),
+            }
+        })
+        .flatten()
+    }
+
+    fn read(
+        &self,
+        name: &str,
+        after: Position,
+        until: Option<Position>,
+        limit: usize,
+        retention: &Retention,
+    ) -> Vec<Entry> {
+        self.with_existing(name, Some(retention), |state| {
+            let first = state.history.front().map_or(state.next, |s| s.position());
+            // Consecutive positions: the first one after `after` is found
+            // by arithmetic.
+            let skip = usize::try_from(after.major().saturating_add(1).saturating_sub(first))
+                .unwrap_or(usize::MAX);
+            state
+                .history
+                .iter()
+                .skip(skip)
+                .take_while(|s| until.map_or(true, |until| s.entry.position() <= until))
+                .take(limit)
+                .map(|s| s.entry.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// Frees the live feed of `topic` once nobody listens to it, and forgets
+    /// the topic if it never published (a topic with ids handed out stays,
+    /// so its ids are never reused).
+    fn release(&self, name: &str, feed: &LiveFeed) {
+        let mut topics = lock(&self.topics);
+        let Some(topic) = topics.get(name).cloned() else {
+            return;
+        };
+        let mut state = lock(&topic.state);
+        if state.live.as_ref().is_some_and(|live| live.same_as(feed)) {
             state.live = None;
         }
-        let current = topics.get(name).is_some_and(|t| Arc::ptr_eq(t, topic));
-        if current && state.next == 1 && state.live.is_none() {
+        if state.next == 1 && state.live.is_none() {
             state.retired = true;
             topics.remove(name);
         }
     }
 }
 
-impl TopicState {
-    /// Appends `event` at the next position, drops the oldest beyond the
-    /// history, and sends it live.
-    fn push(
-        &mut self,
-        config: &Config,
-        publisher_id: Option<Arc<str>>,
-        event: EncodedEvent,
-        stamp: Stamp,
-    ) {
-        let id = self.next;
-        self.next += 1;
-        if let Some(publisher_id) = &publisher_id {
-            self.publisher_ids.insert(Arc::clone(publisher_id), id);
-        }
-        // No receivers is not an error: the event is in the history.
-        if let Some(live) = &self.live {
-            let _ = live.send((event.clone(), stamp));
-        }
-        let at = config.max_age.map(|_| Instant::now());
-        self.history.push_back(Entry {
-            id,
-            publisher_id,
-            at,
-            event,
+impl Backend for Memory {
+    fn append<'a>(
+        &'a self,
+        topic: &'a str,
+        record: Record,
+        retention: &'a Retention,
+    ) -> BackendFuture<'a, Result<Appended, BroadcastError>> {
+        ready(self.append(topic, record, retention))
+    }
+
+    fn newest<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> BackendFuture<'a, Result<Option<(Position, Generation)>, BroadcastError>> {
+        let newest = self.with_existing(topic, None, |state| {
+            (state.next > 1).then(|| (Position::from(state.next - 1), state.generation))
         });
-        if self.history.len() > config.history {
+        ready(Ok(newest.flatten()))
+    }
+
+    fn locate<'a>(
+        &'a self,
+        topic: &'a str,
+        from: ResumePoint<'a>,
+        retention: &'a Retention,
+    ) -> BackendFuture<'a, Result<Option<Position>, BroadcastError>> {
+        ready(Ok(self.locate(topic, from, retention)))
+    }
+
+    fn read<'a>(
+        &'a self,
+        topic: &'a str,
+        after: Position,
+        until: Option<Position>,
+        limit: usize,
+        retention: &'a Retention,
+    ) -> BackendFuture<'a, Result<Vec<Entry>, BroadcastError>> {
+        ready(Ok(self.read(topic, after, until, limit, retention)))
+    }
+
+    fn watch(&self, topic: &str, feed: LiveFeed) {
+        self.with_topic(topic, None, |state| state.live = Some(feed));
+    }
+
+    fn unwatch(&self, topic: &str, feed: &LiveFeed) {
+        self.release(topic, feed);
+    }
+}
+
+impl Stored {
+    fn position(&self) -> u64 {
+        self.entry.position().major()
+    }
+}
+
+impl TopicState {
+    /// Appends `entry` (at the next position), drops the oldest beyond the
+    /// history, and sends it live.
+    fn push(&mut self, retention: &Retention, entry: Entry) {
+        let position = self.next;
+        self.next += 1;
+        if let Some(publisher_id) = entry.publisher_id() {
+            self.publisher_ids.insert(Arc::from(publisher_id), position);
+        }
+        if let Some(live) = &self.live {
+            live.send(Position::from(position - 1), &entry);
+        }
+        let at = retention.max_age().map(|_| Instant::now());
+        self.history.push_back(Stored { at, entry });
+        if self.history.len() > retention.history() {
             self.pop_oldest();
         }
     }
 
     /// Drops the oldest retained event, and its publisher id.
     fn pop_oldest(&mut self) {
-        if let Some(Entry {
-            publisher_id: Some(publisher_id),
-            ..
-        }) = self.history.pop_front()
-        {
-            self.publisher_ids.remove(&publisher_id);
+        if let Some(stored) = self.history.pop_front() {
+            if let Some(publisher_id) = stored.entry.publisher_id() {
+                self.publisher_ids.remove(publisher_id);
+            }
         }
     }
 
     /// Drops events older than the maximum age.
-    fn expire(&mut self, config: &Config) {
-        let Some(max_age) = config.max_age else {
+    fn expire(&mut self, retention: &Retention) {
+        let Some(max_age) = retention.max_age() else {
             return;
         };
         let now = Instant::now();
         while self
             .history
             .front()
-            .and_then(|entry| entry.at)
+            .and_then(|stored| stored.at)
             .is_some_and(|at| now.duration_since(at) >= max_age)
         {
             self.pop_oldest();
-        }
-    }
-
-    /// Whether events were missed, and the retained events to replay for a
-    /// client whose last event was `id`. An id of another generation (another
-    /// process, another topic) or not of the channel's making is unknown; a
-    /// publisher id is known while its event is retained.
-    fn replay_after(&self, id: &str) -> (bool, Vec<EncodedEvent>) {
-        let first = self.history.front().map_or(self.next, |entry| entry.id);
-        // `id` is known if it is retained or the one just before the oldest
-        // retained (nothing after it was dropped).
-        let known = self.publisher_ids.get(id).copied().or_else(|| {
-            position::split_id(id)
-                .filter(|&(generation, _)| generation == self.generation)
-                .and_then(|(_, position)| parse_id(position))
-                .filter(|&id| id < self.next && id + 1 >= first)
-        });
-        let skip = match known {
-            Some(id) => (id + 1 - first) as usize,
-            None => 0,
-        };
-        let replay = self
-            .history
-            .iter()
-            .skip(skip)
-            .map(|entry| entry.event.clone())
-            .collect();
-        (known.is_none(), replay)
-    }
-}
-
-/// A decimal id exactly as the channel writes it (no sign, no leading zero).
-fn parse_id(id: &str) -> Option<u64> {
-    let canonical = !id.is_empty()
-        && id.bytes().all(|b| b.is_ascii_digit())
-        && (id == "0" || !id.starts_with('0'));
-    canonical.then(|| id.parse().ok()).flatten()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_canonical_decimals() {
-        assert_eq!(parse_id("42"), Some(42));
-        assert_eq!(parse_id("0"), Some(0));
-        for id in ["", "+1", "01", "1-0", " 1", "99999999999999999999"] {
-            assert_eq!(parse_id(id), None, "{id:?}");
         }
     }
 }

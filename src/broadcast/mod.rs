@@ -34,7 +34,7 @@
 //! # Guarantees
 //!
 //! - **Ids** are given by the channel. An id is opaque: ASCII, at most
-//!   64 bytes (13 to 32 in memory, about 27 with Redis; a
+//!   64 bytes (13 to 32 in memory, 25 to 27 with Redis; a
 //!   [`LastEventIdLayer::max_len`](crate::LastEventIdLayer::max_len) of 64
 //!   accepts every one), and it names one event
 //!   of one history: the topic, the generation of that topic's history and
@@ -115,6 +115,20 @@
 //! # }
 //! ```
 //!
+//! # Backends
+//!
+//! A [`Broadcast`] keeps its topics in a [`Backend`]: in memory
+//! ([`BroadcastBuilder::build`]), in Redis Streams
+//! ([`BroadcastBuilder::connect_redis`], below), or in a store of your own
+//! ([`BroadcastBuilder::backend`]: NATS JetStream, PostgreSQL, anything with
+//! an ordered log per topic). The backend stores, reads and watches; the
+//! [`Broadcast`] does the rest the same way for all of them: ids, encoding
+//! each event once, the fan-out to the subscribers of an instance through one
+//! buffer per topic, the slow-subscriber policy, the missed-events event and
+//! filling gaps between the replay and the live feed. [`Backend`] states the
+//! contract a backend keeps, and the [`conformance`] suite (feature
+//! `test-util`) checks it.
+//!
 //! # Several instances: Redis Streams
 //!
 //! With the `redis` feature, [`Broadcast::redis`] (or
@@ -169,10 +183,12 @@
 //! # }
 //! ```
 
+mod backend;
 mod builder;
 mod channel;
 #[cfg(feature = "test-util")]
 pub mod conformance;
+mod engine;
 mod error;
 mod memory;
 mod position;
@@ -183,9 +199,13 @@ mod subscription;
 mod wire;
 
 pub use self::{
+    backend::{
+        Appended, Backend, BackendFuture, Entry, LiveFeed, Position, Record, ResumePoint, Retention,
+    },
     builder::BroadcastBuilder,
     channel::Broadcast,
     error::{BroadcastError, IdError},
+    position::Generation,
     stats::BroadcastStatsSnapshot,
     subscription::Subscription,
 };

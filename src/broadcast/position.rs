@@ -20,16 +20,29 @@ const GENERATION_LEN: usize = 11;
 
 const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// The generation of a topic's history: ids of one generation are never
-/// positions in another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Generation(u64);
+/// The generation of a topic's history: drawn when the history starts, so
+/// that ids of one history are never taken for positions in another (see
+/// [`Backend`](super::Backend)). Its text (11 characters of `A-Za-z0-9-_`)
+/// is the head of every id the channel hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Generation(u64);
 
 impl Generation {
     /// A new generation, different from every other with overwhelming
     /// probability (64 random bits).
-    pub(super) fn random() -> Self {
+    pub fn random() -> Self {
         Self(fastrand::u64(..))
+    }
+
+    /// The generation with this value, as a store kept it
+    /// ([`get`](Self::get)).
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// Its value, for a store to keep.
+    pub const fn get(self) -> u64 {
+        self.0
     }
 
     /// A generation exactly as [`Display`](fmt::Display) writes it.

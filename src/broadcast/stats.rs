@@ -60,6 +60,22 @@ pub(super) type Stamp = crate::metrics::Published;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Stamp;
 
+/// The stamp of an entry sent now (only called when metrics are on).
+#[inline]
+pub(super) fn stamp_now() -> Stamp {
+    #[cfg(feature = "metrics")]
+    return Stamp::Local(tokio::time::Instant::now());
+    #[cfg(not(feature = "metrics"))]
+    Stamp
+}
+
+/// No stamp: metrics are off, or the entry's position tells its time.
+#[cfg(feature = "metrics")]
+pub(super) const NO_STAMP: Stamp = Stamp::None;
+/// No stamp: metrics are off.
+#[cfg(not(feature = "metrics"))]
+pub(super) const NO_STAMP: Stamp = Stamp;
+
 /// Runs `$body` with the broadcast's metrics, if it has any.
 macro_rules! with_metrics {
     ($counters:expr, |$metrics:ident| $body:expr) => {
@@ -85,16 +101,12 @@ impl Counters {
         }
     }
 
-    /// The stamp of an event published now.
-    #[inline]
-    pub(super) fn stamp(&self) -> Stamp {
+    /// Whether the broadcast has metrics: live entries need a stamp.
+    pub(super) fn timed(&self) -> bool {
         #[cfg(feature = "metrics")]
-        return match self.metrics {
-            Some(_) => Stamp::Local(tokio::time::Instant::now()),
-            None => Stamp::None,
-        };
+        return self.metrics.is_some();
         #[cfg(not(feature = "metrics"))]
-        Stamp
+        false
     }
 
     /// A live event stamped `at` reached a subscription.

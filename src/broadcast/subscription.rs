@@ -22,9 +22,10 @@ use super::stats::Counters;
 ///
 /// The stream ends when the subscriber falls further behind than its
 /// buffer (see [`BroadcastBuilder::buffer`](super::BroadcastBuilder::buffer)),
-/// and, with Redis, when Redis cannot be read for some 10 seconds while the
-/// subscription needs its history (shorter outages are retried). The client
-/// reconnects and resumes from the history.
+/// and when the backend (Redis, or a [`Backend`](super::Backend) of your
+/// own) cannot be read for some 10 seconds while the subscription needs its
+/// history (shorter outages are retried). The client reconnects and resumes
+/// from the history.
 #[must_use = "a subscription does nothing unless polled"]
 pub struct Subscription {
     // Dropped before `_guard`, so the guard sees the receiver gone. The

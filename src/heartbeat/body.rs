@@ -1,8 +1,8 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{ready, Context, Poll},
-    time::Duration,
 };
 
 use bytes::Bytes;
@@ -10,6 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::{sleep_until, Instant, Sleep};
 
+use super::Setting;
 use crate::util::position::Position;
 
 pin_project! {
@@ -24,7 +25,7 @@ pin_project! {
         #[pin]
         timer: Option<Sleep>,
         // `None`: not an event stream, passed through.
-        heartbeat: Option<(Duration, Bytes)>,
+        heartbeat: Option<Arc<Setting>>,
         // When the last frame went out (or the stream was first polled).
         idle_since: Option<Instant>,
         position: Position,
@@ -32,7 +33,7 @@ pin_project! {
 }
 
 impl<B> HeartbeatBody<B> {
-    pub(super) fn new(inner: B, heartbeat: Option<(Duration, Bytes)>) -> Self {
+    pub(super) fn new(inner: B, heartbeat: Option<Arc<Setting>>) -> Self {
         Self {
             inner,
             timer: None,
@@ -55,9 +56,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
-        let Some((interval, message)) = this.heartbeat else {
+        let Some(setting) = this.heartbeat.as_deref() else {
             return this.inner.poll_frame(cx);
         };
+        let (interval, message) = (&setting.interval, &setting.message);
         let idle_since = this.idle_since.get_or_insert_with(Instant::now);
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
             if let Some(Ok(frame)) = &frame {

@@ -44,7 +44,7 @@
 
 mod body;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use tower::Layer;
@@ -67,8 +67,15 @@ use crate::{
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct HeartbeatLayer {
-    interval: Duration,
-    message: Bytes,
+    // Shared with every stream's body: one pointer per stream, not 48 bytes.
+    setting: Arc<Setting>,
+}
+
+/// The interval and the bytes of a heartbeat.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting {
+    pub(crate) interval: Duration,
+    pub(crate) message: Bytes,
 }
 
 impl HeartbeatLayer {
@@ -77,8 +84,10 @@ impl HeartbeatLayer {
     /// millisecond.
     pub fn new(interval: Duration) -> Self {
         Self {
-            interval: interval.max(Duration::from_millis(1)),
-            message: Bytes::from_static(b":\n"),
+            setting: Arc::new(Setting {
+                interval: interval.max(Duration::from_millis(1)),
+                message: Bytes::from_static(b":\n"),
+            }),
         }
     }
 
@@ -91,7 +100,7 @@ impl HeartbeatLayer {
             .expect("comments are always valid")
             .into_bytes();
         // The lines alone, without the blank line that would end a block.
-        self.message = block.slice(..block.len() - 1);
+        Arc::make_mut(&mut self.setting).message = block.slice(..block.len() - 1);
         self
     }
 
@@ -114,13 +123,13 @@ impl HeartbeatLayer {
     ///
     /// The first invalid field of `event`.
     pub fn try_event(mut self, event: Event) -> Result<Self, EventError> {
-        self.message = event.encode()?.into_bytes();
+        Arc::make_mut(&mut self.setting).message = event.encode()?.into_bytes();
         Ok(self)
     }
 
     /// The idle interval after which a heartbeat is sent.
     pub fn interval(&self) -> Duration {
-        self.interval
+        self.setting.interval
     }
 }
 
@@ -158,7 +167,7 @@ impl WrapEventStream for HeartbeatLayer {
     type Body<B> = HeartbeatBody<B>;
 
     fn wrap_body<B>(&self, body: B, is_event_stream: bool) -> HeartbeatBody<B> {
-        let heartbeat = is_event_stream.then(|| (self.interval, self.message.clone()));
+        let heartbeat = is_event_stream.then(|| Arc::clone(&self.setting));
         HeartbeatBody::new(body, heartbeat)
     }
 

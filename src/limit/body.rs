@@ -18,13 +18,18 @@ pin_project! {
     pub struct StreamLimitBody<B> {
         #[pin]
         inner: AnswerBody<B>,
-        permit: Option<StreamPermit>,
+        // Boxed: a stream under no limit carries one null pointer, not the
+        // permit's 80 bytes (every byte of a stream counts when it is idle).
+        permit: Option<Box<StreamPermit>>,
     }
 }
 
 impl<B> StreamLimitBody<B> {
     pub(super) fn new(inner: AnswerBody<B>, permit: Option<StreamPermit>) -> Self {
-        Self { inner, permit }
+        Self {
+            inner,
+            permit: permit.map(Box::new),
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -39,7 +42,16 @@ pub(super) struct Shared {
     pub(super) stop: CancellationToken,
     /// Cancelled when the grace period is over: connections close at once.
     pub(super) force: CancellationToken,
+    /// How far the shutdown went ([`RUNNING`], [`STOPPING`], [`FORCED`]),
+    /// set before the matching token is cancelled: a connection reads this
+    /// atomic on each poll instead of polling its token's future, which
+    /// takes two locks.
+    pub(super) phase: AtomicU8,
 }
+
+pub(super) const RUNNING: u8 = 0;
+pub(super) const STOPPING: u8 = 1;
+pub(super) const FORCED: u8 = 2;
 
 /// The router as hyper calls it, with the peer's address in the request
 /// extensions (`ConnectInfo<SocketAddr>`, as axum's
@@ -53,13 +65,17 @@ struct ConnService {
 impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = Response;
     type Error = Infallible;
-    type Future = RouteFuture<Infallible>;
+    // Boxed: hyper's HTTP/1 connection keeps a box for the request in
+    // flight for as long as the connection lives, sized for this future.
+    // The router's future is 320 bytes; boxed here it lives only while the
+    // request is handled, and a stream's connection keeps 8 bytes.
+    type Future = Pin<Box<RouteFuture<Infallible>>>;
 
     #[inline]
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(ConnectInfo(self.peer));
         // A router is always ready; a clone is one reference count.
-        self.router.clone().call(req)
+        Box::pin(self.router.clone().call(req))
     }
 }
 
@@ -170,6 +186,8 @@ pin_project! {
         signal: WaitForCancellationFuture<'a>,
         shared: &'a Shared,
         stopping: bool,
+        // `signal` was polled and is waiting with this task's waker.
+        armed: bool,
     }
 }
 
@@ -180,6 +198,7 @@ impl<'a, C: GracefulConnection> Graceful<'a, C> {
             signal: shared.stop.cancelled(),
             shared,
             stopping: false,
+            armed: false,
         }
     }
 }
@@ -189,16 +208,26 @@ impl<C: GracefulConnection> Future for Graceful<'_, C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if this.signal.as_mut().poll(cx).is_ready() {
-            if *this.stopping {
-                return Poll::Ready(None);
-            }
-            *this.stopping = true;
-            this.conn.as_mut().graceful_shutdown();
-            this.signal.set(this.shared.force.cancelled());
+        // Once `signal` waits, it wakes this task when its token is
+        // cancelled, and the phase says so before: until then, the signal
+        // need not be polled again (every event of a stream is one poll of
+        // the connection). This future is only ever polled by its
+        // connection's task, so the waker registered first wakes the same
+        // task as any later one.
+        let waiting_for = if *this.stopping { FORCED } else { STOPPING };
+        if !*this.armed || this.shared.phase.load(Ordering::Acquire) >= waiting_for {
             if this.signal.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
+                if *this.stopping {
+                    return Poll::Ready(None);
+                }
+                *this.stopping = true;
+                this.conn.as_mut().graceful_shutdown();
+                this.signal.set(this.shared.force.cancelled());
+                if this.signal.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
             }
+            *this.armed = true;
         }
         this.conn.poll(cx).map(Some)
     }

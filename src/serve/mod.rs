@@ -106,11 +106,14 @@
 //!
 //! Measured with the project's load harness (`idle-10k`: 10,000 idle event
 //! streams with a heartbeat and the full [`SseLayer`](crate::SseLayer),
-//! growth of the server's resident memory per stream): 11.5 KiB through
+//! growth of the server's resident memory per stream): 11.0 KiB through
 //! `serve`, HTTP/2 detection on or off alike, against 22.0 KiB for the
 //! same router through `axum::serve(listener, router)`, and 20.2 KiB for
-//! axum's own `Sse` through `axum::serve`. The kernel's socket buffers come
-//! on top of all of them.
+//! axum's own `Sse` through `axum::serve`; the same per stream at 18,000
+//! streams. The kernel's side comes on top of all of them: about 4 KiB per
+//! idle TCP socket, and its buffers while they hold bytes a client has not
+//! read (`BENCHMARKS.md` has the figures for 100,000 and 1,000,000
+//! streams).
 //!
 //! # HTTP/2 and slow clients
 //!
@@ -127,7 +130,10 @@ use std::{
     future::{Future, IntoFuture},
     io,
     pin::{pin, Pin},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -413,6 +419,7 @@ where
     if let Some(shutdown) = &config.shutdown {
         shutdown.trigger();
     }
+    shared.phase.store(conn::STOPPING, Ordering::Release);
     shared.stop.cancel();
     connections.close();
     match config.shutdown_timeout {
@@ -426,6 +433,7 @@ where
                     open = connections.len(),
                     "connections still open after {limit:?}; closing them"
                 );
+                shared.phase.store(conn::FORCED, Ordering::Release);
                 shared.force.cancel();
                 connections.wait().await;
             }
@@ -458,6 +466,7 @@ fn shared(router: Router, config: &Config) -> Shared {
         header_read_timeout: config.header_read_timeout,
         stop: CancellationToken::new(),
         force: CancellationToken::new(),
+        phase: AtomicU8::new(conn::RUNNING),
     }
 }
 

@@ -31,17 +31,22 @@ impl Watch {
     }
 }
 
-/// Where a watched stream stands.
-#[derive(Debug)]
-struct Watching {
-    watch: Watch,
-    phase: Phase,
-    /// The waker the shutdown wakes; registering again takes a lock, so it
-    /// is done only when the waker changes.
-    registered: Option<Waker>,
-    /// Tracked only with a farewell, which must not land inside an event.
-    position: Position,
-    record: Option<Arc<StreamRecord>>,
+pin_project! {
+    /// Where a watched stream stands.
+    #[derive(Debug)]
+    struct Watching {
+        // Made when the stream first waits.
+        #[pin]
+        cancelled: Option<WaitForCancellationFutureOwned>,
+        watch: Watch,
+        phase: Phase,
+        // The waker the shutdown wakes; registering again takes a lock, so
+        // it is done only when the waker changes.
+        registered: Option<Waker>,
+        // Tracked only with a farewell, which must not land inside an event.
+        position: Position,
+        record: Option<Arc<StreamRecord>>,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,11 +67,9 @@ pin_project! {
     pub struct ShutdownBody<B> {
         #[pin]
         inner: AnswerBody<B>,
-        // Made when the stream first waits.
-        #[pin]
-        cancelled: Option<WaitForCancellationFutureOwned>,
-        // `None`: not an event stream, passed through.
-        watching: Option<Watching>,
+        // `None`: not an event stream, passed through. Boxed: a stream
+        // under no shutdown carries one null pointer, not 170 bytes.
+        watching: Option<Pin<Box<Watching>>>,
     }
 }
 
@@ -74,7 +77,6 @@ impl<B> ShutdownBody<B> {
     pub(super) fn pass_through(inner: AnswerBody<B>) -> Self {
         Self {
             inner,
-            cancelled: None,
             watching: None,
         }
     }
@@ -86,14 +88,14 @@ impl<B> ShutdownBody<B> {
     ) -> Self {
         Self {
             inner,
-            cancelled: None,
-            watching: Some(Watching {
+            watching: Some(Box::pin(Watching {
+                cancelled: None,
                 watch,
                 phase: Phase::Streaming,
                 registered: None,
                 position: Position::default(),
                 record,
-            }),
+            })),
         }
     }
 }
@@ -110,23 +112,24 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
-        let Some(state) = this.watching.as_mut() else {
+        let Some(watching) = this.watching.as_mut() else {
             return this.inner.poll_frame(cx);
         };
+        let mut state = watching.as_mut().project();
         loop {
-            match state.phase {
+            match *state.phase {
                 Phase::Streaming => {
                     if state.watch.shutdown.is_triggered() {
-                        state.phase = Phase::Draining;
+                        *state.phase = Phase::Draining;
                         continue;
                     }
                     match this.inner.as_mut().poll_frame(cx) {
                         Poll::Ready(Some(Ok(frame))) => {
-                            state.track(&frame);
+                            track(state.watch, state.position, &frame);
                             return Poll::Ready(Some(Ok(frame)));
                         }
                         Poll::Ready(end) => {
-                            state.phase = Phase::Done;
+                            *state.phase = Phase::Done;
                             return Poll::Ready(end);
                         }
                         Poll::Pending => {}
@@ -138,33 +141,33 @@ where
                     if registered {
                         return Poll::Pending;
                     }
-                    if this.cancelled.is_none() {
-                        this.cancelled.set(Some(state.watch.shutdown.wait()));
+                    if state.cancelled.is_none() {
+                        state.cancelled.set(Some(state.watch.shutdown.wait()));
                     }
-                    let cancelled = this.cancelled.as_mut().as_pin_mut().expect("set above");
+                    let cancelled = state.cancelled.as_mut().as_pin_mut().expect("set above");
                     if cancelled.poll(cx).is_ready() {
-                        state.phase = Phase::Draining;
+                        *state.phase = Phase::Draining;
                         continue;
                     }
-                    state.registered = Some(cx.waker().clone());
+                    *state.registered = Some(cx.waker().clone());
                     return Poll::Pending;
                 }
                 Phase::Draining => {
-                    state.phase = Phase::Farewell;
+                    *state.phase = Phase::Farewell;
                     match this.inner.as_mut().poll_frame(cx) {
                         Poll::Ready(Some(Ok(frame))) => {
-                            state.track(&frame);
+                            track(state.watch, state.position, &frame);
                             return Poll::Ready(Some(Ok(frame)));
                         }
                         Poll::Ready(end) => {
-                            state.phase = Phase::Done;
+                            *state.phase = Phase::Done;
                             return Poll::Ready(end);
                         }
                         Poll::Pending => {}
                     }
                 }
                 Phase::Farewell => {
-                    state.phase = Phase::Done;
+                    *state.phase = Phase::Done;
                     tracing::trace!("SSE stream ended by the shutdown");
                     if let Some(record) = &state.record {
                         record.end(CloseReason::Shutdown);
@@ -203,12 +206,11 @@ where
     }
 }
 
-impl Watching {
-    fn track(&mut self, frame: &Frame<Bytes>) {
-        if self.watch.farewell.is_some() {
-            if let Some(data) = frame.data_ref() {
-                self.position.advance(data);
-            }
+/// Follows where the stream stands, if a farewell will need to know.
+fn track(watch: &Watch, position: &mut Position, frame: &Frame<Bytes>) {
+    if watch.farewell.is_some() {
+        if let Some(data) = frame.data_ref() {
+            position.advance(data);
         }
     }
 }

@@ -102,6 +102,30 @@ await runTests('browser_chat', [
     const gap = second.at - first.at;
     assert(gap < 2500, `reconnect came ${gap} ms after the first request; retry_ms=${RETRY_MS} not honoured?`);
   }],
+  ['C: reload mid-reply, the reply completes, generated once', async ({ context }) => {
+    // A long prompt, so the reply is still being generated at the reload.
+    const prompt = `reload ${Date.now()} ${'word '.repeat(60).trim()}`;
+    const page = await context.newPage();
+    try {
+      await page.goto(`${BASE}/?prompt=${encodeURIComponent(prompt)}`, { waitUntil: 'load', timeout: TEST_TIMEOUT_MS });
+      await page.waitForFunction(() => window.__sseLog && window.__sseLog.ids.length >= 3, null,
+        { timeout: TEST_TIMEOUT_MS - 2000, polling: 10 });
+      const before = await page.evaluate(() => ({ ids: window.__sseLog.ids.length, done: document.body.dataset.done }));
+      assert(before.done !== '1', 'the reply was done before the reload');
+      await page.reload({ waitUntil: 'load', timeout: TEST_TIMEOUT_MS });
+      await page.waitForFunction(() => document.body && document.body.dataset.done === '1', null,
+        { timeout: TEST_TIMEOUT_MS - 2000, polling: 50 });
+      const reply = await page.locator('#reply').textContent();
+      const log = await page.evaluate(() => window.__sseLog);
+      const want = await fetchExpected(prompt);
+      assert(reply === want.reply, `#reply after the reload is ${JSON.stringify(reply)}, want ${JSON.stringify(want.reply)}`);
+      checkIds(log, want.n);
+      const runs = await (await fetch(`${BASE}/generations?prompt=${encodeURIComponent(prompt)}`)).text();
+      assert(runs === '1', `the reply was generated ${runs} times, want once`);
+    } finally {
+      await page.close();
+    }
+  }],
 ], {
   before: async () => {
     const userDataDir = await mkdtemp(join(tmpdir(), 'axum-sse-chromium-'));

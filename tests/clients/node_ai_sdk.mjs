@@ -79,4 +79,37 @@ await runTests('node_ai_sdk', [
     const before = seen.length ? textOf(seen.at(-1)) : '';
     assert(before === 'You asked: "please ', `text before the error ${JSON.stringify(before)}, want three tokens`);
   }],
+  ['resume: a reply the client left mid-way is read whole from GET /api/chat/{id}/stream', async () => {
+    // A long prompt, so the reply is still being generated when the client
+    // comes back; a chat id of this run's own.
+    const prompt = `resume ${'word '.repeat(60).trim()}`;
+    const chatId = `chat-resume-${Date.now()}`;
+    const res = await fetch(`${BASE}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: chatId, messages: [userMessage('user-1', prompt)], trigger: 'submit-message' }),
+      signal: AbortSignal.timeout(TEST_TIMEOUT_MS),
+    });
+    assert(res.status === 200, `POST status ${res.status}`);
+    // Read the first bytes, then leave (a reload, a lost network).
+    const reader = res.body.getReader();
+    await reader.read();
+    await reader.cancel();
+    // What useChat({ resume: true }) does on mount.
+    const chunks = await transport.reconnectToStream({ chatId, abortSignal: AbortSignal.timeout(TEST_TIMEOUT_MS) });
+    assert(chunks, 'reconnectToStream gave null (204): the chat had no active stream');
+    let last;
+    for await (const message of readUIMessageStream({ stream: chunks, terminateOnError: true })) last = message;
+    const expected = await fetchExpected(prompt);
+    assert(last && last.id === `${chatId}-1`, `message id ${JSON.stringify(last && last.id)}`);
+    const text = textOf(last);
+    assert(text === expected.reply, `resumed text ${JSON.stringify(text)}, want ${JSON.stringify(expected.reply)}`);
+    // Complete: the chat has no active stream any more.
+    const again = await transport.reconnectToStream({ chatId, abortSignal: AbortSignal.timeout(TEST_TIMEOUT_MS) });
+    assert(again === null, 'a finished reply is still the active stream (want 204)');
+  }],
+  ['resume: a chat with no active stream answers 204 (null)', async () => {
+    const none = await transport.reconnectToStream({ chatId: `never-${Date.now()}` });
+    assert(none === null, 'reconnectToStream of an unknown chat did not give null');
+  }],
 ]);

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Real-client end-to-end tests of `examples/chat.rs` and `examples/openai.rs`
-# (and, with curl, the Prometheus scrape of `examples/feed.rs`):
-# builds and starts both examples on free ports, then runs against them
+# Real-client end-to-end tests of `examples/chat.rs`, `examples/openai.rs`
+# and `examples/mercure.rs` (and, with curl, the Prometheus scrape of
+# `examples/feed.rs`): builds and starts the examples on free ports, then
+# runs against them
 # Chromium (playwright-core), the npm `eventsource` client, curl, the AI SDK
 # (`ai`), the `openai` SDKs for Node and Python, `langchain-openai` and
 # `@microsoft/fetch-event-source`.
 #
 #   bash tests/clients/run.sh                       # build + start the examples
 #   BASE=http://127.0.0.1:3000 OPENAI_BASE=http://127.0.0.1:3001 \
+#   MERCURE_BASE=http://127.0.0.1:3002 MERCURE_PUBLISHER_JWT_KEY=... \
 #     bash tests/clients/run.sh                     # use running servers
+#
+# The mercure example runs with its own publisher and subscriber keys
+# (MERCURE_PUBLISHER_JWT_KEY, MERCURE_SUBSCRIBER_JWT_KEY), which the curl
+# and Chromium checks sign their tokens with; with REDIS_URL set (as
+# .ci/run sets it) a second instance on the same Redis (MERCURE_BASE2)
+# checks that two instances are one hub.
 #
 # The openai example runs with HEARTBEAT_MS=50 and a longer TOKEN_DELAY_MS
 # (OPENAI_TOKEN_DELAY_MS, default 80), so heartbeats fire between every two
@@ -79,9 +87,12 @@ start_example() {
   die "$name example did not answer GET $probe with 200 on $STARTED_BASE within 30 s"
 }
 
-if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ]; then
-  (cd "$ROOT" && cargo build --example chat --example openai >"$LOG_DIR/build.log" 2>&1) \
-    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --example chat --example openai failed"; }
+if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ] || [ -z "${MERCURE_BASE:-}" ]; then
+  # With REDIS_URL the mercure example runs as two instances over Redis.
+  features=hub
+  [ -n "${REDIS_URL:-}" ] && features=hub,redis
+  (cd "$ROOT" && cargo build --features "$features" --example chat --example openai --example mercure >"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features $features --example chat --example openai --example mercure failed"; }
 fi
 # The feed example with its Prometheus scrape (FEED_BASE: a running one).
 if [ -z "${FEED_BASE:-}" ]; then
@@ -100,7 +111,19 @@ if [ -z "${FEED_BASE:-}" ]; then
   start_example feed /metrics
   FEED_BASE="$STARTED_BASE"
 fi
-export BASE OPENAI_BASE FEED_BASE
+if [ -z "${MERCURE_BASE:-}" ]; then
+  MERCURE_PUBLISHER_JWT_KEY="publisher-$RANDOM$RANDOM"
+  MERCURE_SUBSCRIBER_JWT_KEY="subscriber-$RANDOM$RANDOM"
+  start_example mercure / MERCURE_PUBLISHER_JWT_KEY="$MERCURE_PUBLISHER_JWT_KEY" \
+    MERCURE_SUBSCRIBER_JWT_KEY="$MERCURE_SUBSCRIBER_JWT_KEY" REDIS_URL="${REDIS_URL:-}"
+  MERCURE_BASE="$STARTED_BASE"
+  if [ -n "${REDIS_URL:-}" ]; then
+    start_example mercure / MERCURE_PUBLISHER_JWT_KEY="$MERCURE_PUBLISHER_JWT_KEY" \
+      MERCURE_SUBSCRIBER_JWT_KEY="$MERCURE_SUBSCRIBER_JWT_KEY" REDIS_URL="$REDIS_URL"
+    MERCURE_BASE2="$STARTED_BASE"
+  fi
+fi
+export BASE OPENAI_BASE FEED_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
 
 total_pass=0
 total_fail=0
@@ -132,6 +155,8 @@ run node_openai node "$HERE/node_openai.mjs"
 run node_fetch_event_source node "$HERE/node_fetch_event_source.mjs"
 run python_openai "$PYTHON" "$HERE/python_openai.py"
 run python_langchain "$PYTHON" "$HERE/python_langchain.py"
+run curl_mercure bash "$HERE/curl_mercure.sh"
+run browser_mercure node "$HERE/browser_mercure.mjs"
 
 for i in "${!SERVER_PIDS[@]}"; do
   pid="${SERVER_PIDS[$i]}"

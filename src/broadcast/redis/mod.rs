@@ -1,41 +1,32 @@
-//! The Redis Streams backend: topics shared by every instance on one Redis.
+//! The Redis Streams backend: topics shared by every instance on one Redis,
+//! behind the [`Backend`] trait.
 //!
 //! Publishing is one script: an `XADD` (the stored value is the event's wire
 //! form without `id`, and the stream's generation) and an entry on the
 //! change stream. Each instance reads every topic with subscribers over one
-//! connection (see [`reader`]) and fans the events out in memory through a
-//! `tokio::sync::broadcast` channel per topic. Every live event names the id
-//! the reader read after (`prev`), so a subscriber that has not yet seen
-//! `prev` knows there is a gap and fills it with `XRANGE` first: events are
-//! never missing between the replay and the live feed, whenever the reader
-//! started or however often it reconnected.
+//! connection (see [`reader`]) and delivers the entries into the topics'
+//! live feeds, each naming the id the reader read after, so the
+//! [`Broadcast`](super::Broadcast) above fills any gap from the history.
 use std::{
-    collections::VecDeque,
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, UNIX_EPOCH},
 };
 
-use futures_util::{stream, StreamExt};
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
     streams::{StreamId, StreamRangeReply},
     AsyncCommands, Client, RedisError, RedisResult, Value,
 };
-use tokio::sync::broadcast;
 
-use crate::{EncodedEvent, Event};
-
-mod feed;
 mod reader;
 mod stream_key;
 
-use self::{feed::Feed, reader::Shard, stream_key::StreamKey};
+use self::{reader::Shard, stream_key::StreamKey};
 use super::{
+    backend::{Appended, BackendFuture, Entry, LiveFeed, Record, ResumePoint, Retention},
     builder::Config,
-    position::{self, Generation},
-    stats::Counters,
-    wire::{self, Prepared},
-    BroadcastError, BroadcastStatsSnapshot, Subscription,
+    position::Generation,
+    Backend, BroadcastError, Position,
 };
 
 /// The stream entry field holding the event's wire form.
@@ -127,7 +118,7 @@ return false
 const PUBLISHER_FIELD: &str = "p";
 /// Change entries kept: readers that fall further behind sweep every topic.
 const CHANGES_MAXLEN: usize = 100_000;
-/// Entries read per `XRANGE` or `XREAD`.
+/// Entries read per `XREAD`.
 const PAGE: usize = 256;
 /// How long one `XREAD` blocks, in milliseconds.
 const BLOCK_MS: u64 = 5_000;
@@ -137,7 +128,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 pub(super) struct Redis {
     config: Config,
-    counters: Arc<Counters>,
     /// Shared by publishing and history reads; reconnects on its own.
     conn: ConnectionManager,
     /// The reader: topics with subscribers on this instance, by key.
@@ -149,22 +139,6 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.shard.close();
     }
-}
-
-struct Hub {
-    live: broadcast::Sender<Live>,
-}
-
-/// What a reader fans out: an entry, or (`event: None`) a mark that every
-/// entry up to `id` has been accounted for.
-#[derive(Clone)]
-struct Live {
-    id: StreamKey,
-    /// The generation the entry was written in (`None` for a mark).
-    generation: Option<Generation>,
-    /// The id the reader read after: every entry up to it came before.
-    prev: StreamKey,
-    event: Option<EncodedEvent>,
 }
 
 fn backend(err: RedisError) -> BroadcastError {
@@ -179,13 +153,22 @@ fn command_config() -> ConnectionManagerConfig {
         .set_response_timeout(Duration::from_secs(5))
 }
 
+/// Entries of milliseconds before this are not history (see `max_age`);
+/// 0 without a maximum age.
+fn cutoff_ms(retention: &Retention) -> u64 {
+    retention.cutoff().map_or(0, |cutoff| {
+        let since = cutoff.duration_since(UNIX_EPOCH).unwrap_or_default();
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+/// Entries up to this are not history (see `max_age`).
+fn floor(retention: &Retention) -> Position {
+    StreamKey::before_ms(cutoff_ms(retention)).into()
+}
+
 impl Redis {
-    pub(super) async fn connect(
-        url: &str,
-        mut config: Config,
-    ) -> Result<Arc<Self>, BroadcastError> {
-        // `MAXLEN ~ 0` could trim an entry before a reader sees it.
-        config.history = config.history.max(1);
+    pub(super) async fn connect(url: &str, config: Config) -> Result<Arc<Self>, BroadcastError> {
         let client = Client::open(url).map_err(backend)?;
         let conn = ConnectionManager::new_with_config(client.clone(), command_config())
             .await
@@ -194,7 +177,6 @@ impl Redis {
         let shard = Arc::new(Shard::new(changes_key.clone()));
         tokio::spawn(reader::run(Arc::clone(&shard), client));
         Ok(Arc::new(Self {
-            counters: Arc::new(Counters::new(&config)),
             config,
             conn,
             shard,
@@ -202,23 +184,17 @@ impl Redis {
         }))
     }
 
-    pub(super) fn stats(&self) -> BroadcastStatsSnapshot {
-        self.counters.snapshot()
-    }
-
     fn key(&self, topic: &str) -> String {
         stream_key::topic_key(&self.config.key_prefix, topic)
     }
 
-    pub(super) async fn publish(
+    async fn append(
         &self,
         topic: &str,
-        event: Event,
-    ) -> Result<String, BroadcastError> {
-        let (wire, publisher_id) = match wire::prepare(event)? {
-            Prepared::Channel(event) => (event.encode()?.into_bytes(), None),
-            Prepared::Publisher { id, stored, .. } => (bytes::Bytes::from(stored), Some(id)),
-        };
+        record: Record,
+        retention: &Retention,
+    ) -> Result<Appended, BroadcastError> {
+        let wire = record.stored()?;
         let mut conn = self.conn.clone();
         let expiry = u64::try_from(self.config.expiry().as_millis())
             .unwrap_or(u64::MAX)
@@ -237,113 +213,100 @@ impl Redis {
                 topic,
             ))
             .arg(Generation::random().to_string())
-            .arg(self.config.history)
+            // `MAXLEN ~ 0` could trim an entry before a reader sees it.
+            .arg(retention.history().max(1))
             .arg(&wire[..])
             .arg(expiry)
             .arg(CHANGES_MAXLEN)
-            .arg(publisher_id.as_deref().unwrap_or(""))
-            .arg(self.cutoff_ms())
+            .arg(record.publisher_id().unwrap_or(""))
+            .arg(cutoff_ms(retention))
             .query_async(&mut conn)
             .await
             .map_err(backend)?;
-        if stored == 1 {
-            self.counters.published();
+        if stored == 0 {
+            return Ok(Appended::Duplicate);
         }
-        Ok(publisher_id.unwrap_or_else(|| format!("{generation}.{id}")))
+        let invalid =
+            || BroadcastError::Backend("Redis answered a publish with an invalid id".into());
+        let position = StreamKey::parse(&id).ok_or_else(invalid)?.into();
+        let generation = Generation::parse(&generation).ok_or_else(invalid)?;
+        Ok(Appended::Stored {
+            position,
+            generation,
+        })
     }
 
-    /// Entries of milliseconds before this are not history (see `max_age`);
-    /// 0 without a maximum age.
-    fn cutoff_ms(&self) -> u64 {
-        let Some(max_age) = self.config.max_age else {
-            return 0;
-        };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        u64::try_from(now.saturating_sub(max_age).as_millis()).unwrap_or(u64::MAX)
+    async fn newest(&self, topic: &str) -> RedisResult<Option<(Position, Generation)>> {
+        let reply: StreamRangeReply = self
+            .conn
+            .clone()
+            .xrevrange_count(self.key(topic), "+", "-", 1)
+            .await?;
+        Ok(reply.ids.first().and_then(|newest| {
+            let position = StreamKey::parse(&newest.id)?.into();
+            Some((position, generation(newest)?))
+        }))
     }
 
-    /// Entries older than this are not history (see `max_age`).
-    fn floor(&self) -> StreamKey {
-        StreamKey::before_ms(self.cutoff_ms())
-    }
-
-    pub(super) async fn subscribe(
-        self: &Arc<Self>,
+    async fn locate(
+        &self,
         topic: &str,
-        last_event_id: Option<&str>,
-    ) -> Result<Subscription, BroadcastError> {
-        let key = self.key(topic);
-        // Live first: whatever the history reads below miss, the live feed
-        // (or a gap fill) brings.
-        let live = self.hub(&key);
-        let mut feed = Feed {
-            conn: self.conn.clone(),
-            key,
-            last: StreamKey::ZERO,
-            pending: VecDeque::new(),
-            replay_done: true,
-            live,
-            counters: Arc::clone(&self.counters),
-            generation: None,
-            missed: self.config.missed.clone(),
-        };
-        let mut missed = false;
-        match last_event_id {
-            None => feed.last = feed.newest().await.map_err(backend)?,
-            Some(id) => {
-                let floor = self.floor();
-                let resume = match position::split_id(id) {
-                    Some((generation, position)) => match StreamKey::parse(position) {
-                        Some(position) if position > floor => {
-                            let exists =
-                                feed.exists(generation, position).await.map_err(backend)?;
-                            feed.generation = exists.then_some(generation);
-                            exists.then_some(position)
-                        }
-                        _ => None,
-                    },
-                    None => match wire::publisher_id(id.as_bytes()) {
-                        Ok(id) => self
-                            .resolve(topic, id)
-                            .await
-                            .map_err(backend)?
-                            .filter(|&position| position > floor),
-                        Err(_) => None,
-                    },
-                };
-                match resume {
-                    Some(id) => feed.last = id,
-                    _ => {
-                        missed = true;
-                        feed.last = floor;
-                        feed.pending.push_back(self.config.missed.clone());
-                    }
+        from: ResumePoint<'_>,
+        retention: &Retention,
+    ) -> RedisResult<Option<Position>> {
+        let floor = floor(retention);
+        let found = match from {
+            ResumePoint::Channel {
+                generation,
+                position,
+            } => {
+                // Redis keeps no record of what it trimmed: only an entry
+                // still held proves that nothing after it was lost.
+                if position <= floor {
+                    return Ok(None);
                 }
-                // The first page now, so an unreachable Redis is an error
-                // here; the rest as the subscriber reads.
-                let read = feed.read_after(None).await.map_err(backend)?;
-                feed.replay_done = read < PAGE;
+                let id = StreamKey::from(position).to_string();
+                let reply: StreamRangeReply = self
+                    .conn
+                    .clone()
+                    .xrange_count(self.key(topic), &id, &id, 1)
+                    .await?;
+                reply
+                    .ids
+                    .first()
+                    .is_some_and(|entry| self::generation(entry) == Some(generation))
+                    .then_some(position)
             }
-        }
-        let stream = stream::unfold(feed, |mut feed| async move {
-            let event = feed.next().await?;
-            Some((event, feed))
-        });
-        // The instance (and its readers) lives as long as its subscriptions.
-        let instance = Arc::clone(self);
-        Ok(Subscription::new(
-            stream.boxed(),
-            missed,
-            Arc::clone(&self.counters),
-            Some(Box::new(move || drop(instance))),
-        ))
+            ResumePoint::Publisher(id) => self.resolve(topic, id).await?,
+        };
+        Ok(found.filter(|&position| position > floor))
+    }
+
+    async fn read(
+        &self,
+        topic: &str,
+        after: Position,
+        until: Option<Position>,
+        limit: usize,
+        retention: &Retention,
+    ) -> RedisResult<Vec<Entry>> {
+        let start = format!("({}", StreamKey::from(after.max(floor(retention))));
+        let end = until.map_or_else(|| "+".to_owned(), |end| StreamKey::from(end).to_string());
+        let reply: StreamRangeReply = self
+            .conn
+            .clone()
+            .xrange_count(self.key(topic), start, end, limit)
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(|entry| entry_of(&entry).1)
+            .collect())
     }
 
     /// The stream id of the retained event of `topic` published with id
     /// `publisher_id`.
-    async fn resolve(&self, topic: &str, publisher_id: &str) -> RedisResult<Option<StreamKey>> {
+    async fn resolve(&self, topic: &str, publisher_id: &str) -> RedisResult<Option<Position>> {
         let sid: Option<String> = redis::cmd("EVAL")
             .arg(RESOLVE_SCRIPT)
             .arg(2)
@@ -355,12 +318,60 @@ impl Redis {
             .arg(publisher_id)
             .query_async(&mut self.conn.clone())
             .await?;
-        Ok(sid.as_deref().and_then(StreamKey::parse))
+        Ok(sid
+            .as_deref()
+            .and_then(StreamKey::parse)
+            .map(Position::from))
+    }
+}
+
+impl Backend for Redis {
+    fn append<'a>(
+        &'a self,
+        topic: &'a str,
+        record: Record,
+        retention: &'a Retention,
+    ) -> BackendFuture<'a, Result<Appended, BroadcastError>> {
+        Box::pin(self.append(topic, record, retention))
     }
 
-    /// A receiver of the live events of the stream at `key`.
-    fn hub(&self, key: &str) -> broadcast::Receiver<Live> {
-        self.shard.subscribe(key, self.config.buffer)
+    fn newest<'a>(
+        &'a self,
+        topic: &'a str,
+    ) -> BackendFuture<'a, Result<Option<(Position, Generation)>, BroadcastError>> {
+        Box::pin(async move { self.newest(topic).await.map_err(backend) })
+    }
+
+    fn locate<'a>(
+        &'a self,
+        topic: &'a str,
+        from: ResumePoint<'a>,
+        retention: &'a Retention,
+    ) -> BackendFuture<'a, Result<Option<Position>, BroadcastError>> {
+        Box::pin(async move { self.locate(topic, from, retention).await.map_err(backend) })
+    }
+
+    fn read<'a>(
+        &'a self,
+        topic: &'a str,
+        after: Position,
+        until: Option<Position>,
+        limit: usize,
+        retention: &'a Retention,
+    ) -> BackendFuture<'a, Result<Vec<Entry>, BroadcastError>> {
+        Box::pin(async move {
+            self.read(topic, after, until, limit, retention)
+                .await
+                .map_err(backend)
+        })
+    }
+
+    fn watch(&self, topic: &str, feed: LiveFeed) {
+        self.shard.watch(&self.key(topic), feed);
+    }
+
+    fn unwatch(&self, topic: &str, feed: &LiveFeed) {
+        self.shard.unwatch(&self.key(topic), feed);
     }
 }
 
@@ -372,28 +383,33 @@ fn generation(entry: &StreamId) -> Option<Generation> {
     }
 }
 
-/// The id of an entry and its event (`None` if it holds none, or no
+/// The id of an entry and the entry (`None` if it holds no event, or no
 /// generation). The event's id is its publisher's, if it came with one.
-fn entry(entry: StreamId) -> Option<(StreamKey, Option<Generation>, Option<EncodedEvent>)> {
-    let id = StreamKey::parse(&entry.id)?;
-    let event = match (
+fn entry_of(entry: &StreamId) -> (Option<StreamKey>, Option<Entry>) {
+    let Some(id) = StreamKey::parse(&entry.id) else {
+        return (None, None);
+    };
+    let found = match (
         entry.map.get(FIELD),
-        generation(&entry),
+        generation(entry),
         entry.map.get(PUBLISHER_FIELD),
     ) {
-        (Some(Value::BulkString(wire)), _, Some(Value::BulkString(publisher_id))) => {
-            let publisher_id = self::wire::publisher_id(publisher_id).ok();
-            publisher_id.and_then(|publisher_id| self::wire::with_id(wire, publisher_id))
-        }
-        (Some(Value::BulkString(wire)), Some(generation), None) => {
-            self::wire::with_id(wire, &position::format_id(generation, &entry.id))
+        (Some(Value::BulkString(stored)), Some(generation), publisher_id) => {
+            let publisher_id = match publisher_id {
+                Some(Value::BulkString(id)) => std::str::from_utf8(id).ok().map(Some),
+                Some(_) => None,
+                None => Some(None),
+            };
+            publisher_id.and_then(|publisher_id| {
+                Entry::from_stored(id.into(), generation, publisher_id, stored)
+            })
         }
         _ => None,
     };
-    if event.is_none() {
+    if found.is_none() {
         tracing::warn!(id = %entry.id, "broadcast: skipping a Redis stream entry that holds no event");
     }
-    Some((id, generation(&entry), event))
+    (Some(id), found)
 }
 
 /// The newest id of the stream at `key`, `0-0` if it is empty.

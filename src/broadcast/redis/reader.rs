@@ -28,10 +28,13 @@ use redis::{
     streams::{StreamRangeReply, StreamReadReply},
     Client, RedisResult, Value,
 };
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 
-use super::{entry, stream_key::StreamKey, Hub, Live, BACKOFF_MAX, BACKOFF_MIN, BLOCK_MS, PAGE};
-use crate::util::sync::lock;
+use super::{entry_of, stream_key::StreamKey, BACKOFF_MAX, BACKOFF_MIN, BLOCK_MS, PAGE};
+use crate::{
+    broadcast::{Entry, LiveFeed},
+    util::sync::lock,
+};
 
 /// Streams per `XREAD` (and new topics per pipeline of `XREVRANGE`s).
 const BATCH: usize = 1000;
@@ -50,7 +53,8 @@ fn reader_config() -> ConnectionManagerConfig {
 
 /// The topics one reader serves.
 pub(super) struct Shard {
-    /// Redis key → the topic's hub and where the reader is in its stream.
+    /// Redis key → the topic's live feed and where the reader is in its
+    /// stream.
     topics: Mutex<HashMap<String, Watched>>,
     /// Keys added since the reader last looked: only these are started, so
     /// a step costs the same with ten topics or 100,000.
@@ -64,7 +68,7 @@ pub(super) struct Shard {
 }
 
 struct Watched {
-    hub: Arc<Hub>,
+    feed: LiveFeed,
     /// The last id read; `None` until the reader has read the newest.
     cursor: Option<StreamKey>,
 }
@@ -73,7 +77,7 @@ struct Watched {
 struct Watch {
     key: String,
     cursor: StreamKey,
-    hub: Arc<Hub>,
+    feed: LiveFeed,
 }
 
 impl Shard {
@@ -87,28 +91,25 @@ impl Shard {
         }
     }
 
-    /// A receiver of the live events of the stream at `key`, adding the
-    /// topic if it is new here.
-    pub(super) fn subscribe(&self, key: &str, buffer: usize) -> broadcast::Receiver<Live> {
+    /// Starts reading the stream at `key` into `feed` (replacing a feed
+    /// nobody listens to any more).
+    pub(super) fn watch(&self, key: &str, feed: LiveFeed) {
         let mut topics = lock(&self.topics);
-        if let Some(watched) = topics.get(key) {
-            return watched.hub.live.subscribe();
-        }
-        let (live, receiver) = broadcast::channel(buffer);
-        topics.insert(
-            key.to_owned(),
-            Watched {
-                hub: Arc::new(Hub { live }),
-                cursor: None,
-            },
-        );
+        topics.insert(key.to_owned(), Watched { feed, cursor: None });
         // Under the topics' lock: the reader takes it after the topic is in.
         lock(&self.fresh).push(key.to_owned());
         drop(topics);
         // A reader without topics waits for this; one with topics takes the
         // new one at its next step.
         self.notify.notify_one();
-        receiver
+    }
+
+    /// Stops reading the stream at `key` into `feed`.
+    pub(super) fn unwatch(&self, key: &str, feed: &LiveFeed) {
+        let mut topics = lock(&self.topics);
+        if topics.get(key).is_some_and(|w| w.feed.same_as(feed)) {
+            topics.remove(key);
+        }
     }
 
     /// Stops the reader (after its current read).
@@ -120,9 +121,9 @@ impl Shard {
     /// Drops topics nobody listens to; every topic to read (all of them).
     fn sweep(&self) -> Vec<Watch> {
         let mut topics = lock(&self.topics);
-        // Subscribing happens under the same lock: nobody joins a hub
-        // between this count and its removal.
-        topics.retain(|_, watched| watched.hub.live.receiver_count() > 0);
+        // A feed nobody listens to is never listened to again: a new
+        // subscriber brings a new feed.
+        topics.retain(|_, watched| !watched.feed.is_closed());
         // Topics whose start a failed step interrupted: started next step.
         let mut fresh = lock(&self.fresh);
         fresh.clear();
@@ -138,7 +139,7 @@ impl Shard {
                 Some(Watch {
                     key: key.clone(),
                     cursor: watched.cursor?,
-                    hub: Arc::clone(&watched.hub),
+                    feed: watched.feed.clone(),
                 })
             })
             .collect()
@@ -146,34 +147,38 @@ impl Shard {
 
     /// The topics added since the last call that are still to start, and
     /// whether the reader has no topic at all.
-    fn take_fresh(&self) -> (Vec<(String, Arc<Hub>)>, bool) {
+    fn take_fresh(&self) -> (Vec<(String, LiveFeed)>, bool) {
         let topics = lock(&self.topics);
         let keys = std::mem::take(&mut *lock(&self.fresh));
         let fresh = keys
             .into_iter()
             .filter_map(|key| {
                 let watched = topics.get(&key).filter(|w| w.cursor.is_none())?;
-                let hub = Arc::clone(&watched.hub);
-                Some((key, hub))
+                Some((key, watched.feed.clone()))
             })
             .collect();
         (fresh, topics.is_empty())
     }
 
-    /// Hands `entries` of `key` to its hub, if the hub read is still the
-    /// one watched; moves its cursor.
-    fn deliver(&self, key: &str, hub: &Arc<Hub>, entries: impl IntoIterator<Item = Live>) {
+    /// Hands `entries` of `key` to its feed, if the feed read is still the
+    /// one watched; moves its cursor. An entry without an event (`None`)
+    /// only moves the cursor, and is marked so subscribers read past it.
+    fn deliver(
+        &self,
+        key: &str,
+        feed: &LiveFeed,
+        entries: impl IntoIterator<Item = (StreamKey, Option<Entry>)>,
+    ) {
         let mut topics = lock(&self.topics);
-        let Some(watched) = topics.get_mut(key).filter(|w| Arc::ptr_eq(&w.hub, hub)) else {
+        let Some(watched) = topics.get_mut(key).filter(|w| w.feed.same_as(feed)) else {
             return;
         };
-        for mut live in entries {
-            if let Some(cursor) = watched.cursor {
-                live.prev = cursor;
+        for (id, entry) in entries {
+            match (watched.cursor, entry) {
+                (Some(cursor), Some(entry)) => watched.feed.send(cursor.into(), &entry),
+                _ => watched.feed.mark(id.into()),
             }
-            watched.cursor = Some(live.id);
-            // No receivers is fine: the topic goes at the next read.
-            let _ = watched.hub.live.send(live);
+            watched.cursor = Some(id);
         }
     }
 }
@@ -185,17 +190,14 @@ impl Shard {
         let mut topics = lock(&self.topics);
         keys.into_iter()
             .filter_map(|key| {
-                if topics
-                    .get(key)
-                    .is_some_and(|w| w.hub.live.receiver_count() == 0)
-                {
+                if topics.get(key).is_some_and(|w| w.feed.is_closed()) {
                     topics.remove(key);
                 }
                 let watched = topics.get(key)?;
                 Some(Watch {
                     key: key.to_owned(),
                     cursor: watched.cursor?,
-                    hub: Arc::clone(&watched.hub),
+                    feed: watched.feed.clone(),
                 })
             })
             .collect()
@@ -334,7 +336,7 @@ async fn read_all(
 async fn start(
     shard: &Shard,
     conn: &mut ConnectionManager,
-    fresh: &[(String, Arc<Hub>)],
+    fresh: &[(String, LiveFeed)],
 ) -> RedisResult<()> {
     for batch in fresh.chunks(BATCH) {
         let mut pipe = redis::pipe();
@@ -347,19 +349,13 @@ async fn start(
                 .arg(1);
         }
         let replies: Vec<StreamRangeReply> = pipe.query_async(conn).await?;
-        for ((key, hub), reply) in batch.iter().zip(replies) {
+        for ((key, feed), reply) in batch.iter().zip(replies) {
             let newest = reply
                 .ids
                 .first()
                 .and_then(|entry| StreamKey::parse(&entry.id))
                 .unwrap_or(StreamKey::ZERO);
-            let mark = Live {
-                id: newest,
-                generation: None,
-                prev: newest,
-                event: None,
-            };
-            shard.deliver(key, hub, [mark]);
+            shard.deliver(key, feed, [(newest, None)]);
         }
     }
     Ok(())
@@ -384,26 +380,20 @@ async fn read(
     let Some(reply) = reply else {
         return Ok(Vec::new());
     };
-    let hubs: HashMap<&str, &Arc<Hub>> = watch.iter().map(|w| (w.key.as_str(), &w.hub)).collect();
+    let feeds: HashMap<&str, &LiveFeed> = watch.iter().map(|w| (w.key.as_str(), &w.feed)).collect();
     let mut more = Vec::new();
     for stream in reply.keys {
-        let Some(&hub) = hubs.get(stream.key.as_str()) else {
+        let Some(&feed) = feeds.get(stream.key.as_str()) else {
             continue;
         };
         if stream.ids.len() >= PAGE {
             more.push(stream.key.clone());
         }
-        let entries = stream
-            .ids
-            .into_iter()
-            .filter_map(entry)
-            .map(|(id, generation, event)| Live {
-                id,
-                generation,
-                prev: StreamKey::ZERO,
-                event,
-            });
-        shard.deliver(&stream.key, hub, entries);
+        let entries = stream.ids.iter().filter_map(|entry| match entry_of(entry) {
+            (Some(id), entry) => Some((id, entry)),
+            (None, _) => None,
+        });
+        shard.deliver(&stream.key, feed, entries);
     }
     Ok(more)
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::broadcast::Position;
+
 // The crate's own keys are `{prefix}\0` and a name that does not start
 // with NUL; a topic that starts with NUL gets one more, so no topic (which
 // may come from a URL: `%00` decodes to NUL) ever names one of them.
@@ -44,11 +46,6 @@ impl StreamKey {
     /// Before every id a stream can hold.
     pub(super) const ZERO: Self = Self { ms: 0, seq: 0 };
 
-    /// The millisecond part: when Redis took the entry, by its clock.
-    pub(super) const fn ms(&self) -> u64 {
-        self.ms
-    }
-
     /// The last id before millisecond `ms`.
     pub(super) fn before_ms(ms: u64) -> Self {
         match ms.checked_sub(1) {
@@ -70,6 +67,21 @@ impl StreamKey {
             ms: number(ms)?,
             seq: number(seq)?,
         })
+    }
+}
+
+impl From<StreamKey> for Position {
+    fn from(key: StreamKey) -> Self {
+        Self::new(key.ms, key.seq)
+    }
+}
+
+impl From<Position> for StreamKey {
+    fn from(position: Position) -> Self {
+        Self {
+            ms: position.major(),
+            seq: position.minor(),
+        }
     }
 }
 

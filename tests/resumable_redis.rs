@@ -1,0 +1,179 @@
+//! Resumable responses shared over Redis by two instances, each a real
+//! `axum::serve` on loopback: a reply started on one is resumed on the
+//! other, and a shutdown of one drains its clients onto the other.
+//!
+//! `REDIS_URL` names the server (`eval "$(.ci/redis.sh)"` starts one).
+//! Without it the tests fail when `CI` is set and are skipped (with a note)
+//! otherwise.
+#![cfg(feature = "redis")]
+
+mod common;
+#[path = "resumable_support/mod.rs"]
+mod support;
+
+use std::{io::Write as _, net::SocketAddr, sync::atomic::Ordering, time::Duration};
+
+use http::StatusCode;
+use http_body_util::BodyExt;
+
+use axum_sse::{resumable::ResumableResponses, SseShutdown};
+use common::serve;
+use support::*;
+
+/// The Redis to test against, or `None` to skip (outside CI only).
+fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) => panic!(
+            "REDIS_URL is not set, and CI is: the Redis tests must run in CI \
+             (start a server with `eval \"$(.ci/redis.sh)\"`)"
+        ),
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: REDIS_URL is not set: skipping the Redis tests \
+                 (run `eval \"$(.ci/redis.sh)\"` first to run them)"
+            );
+            None
+        }
+    }
+}
+
+fn unique_prefix() -> String {
+    format!("axum-sse-test:{:016x}:response:", fastrand::u64(..))
+}
+
+async fn instance(url: &str, prefix: &str, shutdown: Option<SseShutdown>) -> (SocketAddr, App) {
+    let mut builder = ResumableResponses::builder()
+        .key_prefix(prefix)
+        .ttl(Duration::from_secs(60))
+        .max_live(5_000)
+        .drain_window(Duration::from_secs(2));
+    if let Some(shutdown) = shutdown {
+        builder = builder.shutdown(shutdown);
+    }
+    let app = app(builder.connect_redis(url).await.unwrap());
+    (serve(router(app.clone())).await, app)
+}
+
+#[tokio::test]
+async fn a_reply_started_on_one_instance_is_resumed_on_the_other_exactly() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let (a, app_a) = instance(&url, &prefix, None).await;
+    let (b, app_b) = instance(&url, &prefix, None).await;
+    let mut rng = fastrand::Rng::with_seed(1414);
+    let n = 30;
+    for (round, pause_ms) in [0, 0, 50, 200, 1_500].into_iter().enumerate() {
+        let id = start_reply(a, n, 10).await;
+        let drop_at = rng.usize(1..=n);
+        let (status, first) = read_events(a, &id, None, Some(drop_at)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(count_events(&first), drop_at);
+        let (_, last) = whole_events(&first);
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        let (status, rest) = read_events(b, &id, last.as_deref(), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut joined = first;
+        joined.extend_from_slice(&rest);
+        assert_eq!(reply_of(&joined), reply_text(n), "drop at {drop_at}");
+        // Byte for byte one uninterrupted read, on either instance.
+        for addr in [a, b] {
+            let (_, whole) = read_events(addr, &id, None, None).await;
+            assert_eq!(
+                String::from_utf8_lossy(&joined),
+                String::from_utf8_lossy(&whole)
+            );
+        }
+        let (_, last) = whole_events(&joined);
+        let (status, _) = read_events(b, &id, last.as_deref(), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "read to its end");
+        assert_eq!(app_a.generations.load(Ordering::SeqCst), round + 1);
+    }
+    assert_eq!(app_b.generations.load(Ordering::SeqCst), 0);
+    // An id B never saw and Redis never had.
+    let (status, _) = read_events(b, "0123456789abcdef", None, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+/// How many streams the shutdown test holds open.
+const STREAMS: usize = 1_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_of_one_instance_drains_every_stream_onto_the_other() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let shutdown = SseShutdown::new();
+    let (a, app_a) = instance(&url, &prefix, Some(shutdown.clone())).await;
+    let (b, app_b) = instance(&url, &prefix, None).await;
+    // 20 tokens, 100 ms apart, from when every stream is open: every reply
+    // is being generated when the shutdown comes.
+    let n = 20;
+    app_a.gate.send_replace(false);
+    let started = std::time::Instant::now();
+    let opens: Vec<_> = (0..STREAMS)
+        .map(|_| {
+            tokio::spawn(async move {
+                let id = start_reply(a, n, 100).await;
+                let response = send(a, http::Method::GET, &format!("/replies/{id}"), None).await;
+                assert_eq!(response.status(), StatusCode::OK);
+                (id, response)
+            })
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for open in opens {
+        let (id, response) = open.await.unwrap();
+        clients.push(tokio::spawn(async move {
+            // Reads A until it ends (the shutdown), then follows its retry
+            // to B and reads the rest.
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8(bytes.to_vec()).unwrap();
+            let (events, retry) = text
+                .rsplit_once("retry: ")
+                .unwrap_or_else(|| panic!("{id} ended without a retry: {text:?}"));
+            let retry: u64 = retry.trim_end().parse().unwrap();
+            assert!(retry <= 2_000, "{retry}");
+            let (whole, last) = whole_events(events.as_bytes());
+            assert_eq!(
+                whole.len(),
+                events.len(),
+                "only whole events before the retry"
+            );
+            tokio::time::sleep(Duration::from_millis(retry)).await;
+            let (status, rest) = read_events(b, &id, last.as_deref(), None).await;
+            assert_eq!(status, StatusCode::OK, "{id} after {last:?}");
+            let mut joined = whole.to_vec();
+            joined.extend_from_slice(&rest);
+            assert_eq!(reply_of(&joined), reply_text(n), "{id}");
+            retry
+        }));
+    }
+    eprintln!(
+        "{STREAMS} replies started and read in {:?}",
+        started.elapsed()
+    );
+    app_a.gate.send_replace(true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shutdown.trigger();
+    assert!(
+        app_a.responses.drain(Duration::from_secs(60)).await,
+        "every producer finished within the deadline"
+    );
+    let mut retries = Vec::new();
+    for client in clients {
+        retries.push(client.await.unwrap());
+    }
+    assert_eq!(
+        app_a.generations.load(Ordering::SeqCst),
+        STREAMS,
+        "each generated once"
+    );
+    assert_eq!(app_b.generations.load(Ordering::SeqCst), 0);
+    retries.sort_unstable();
+    let spread = retries[retries.len() * 9 / 10] - retries[retries.len() / 10];
+    assert!(
+        spread > 1_000,
+        "reconnects spread over the window: {spread} ms"
+    );
+}
