@@ -28,6 +28,21 @@
 //! curl -d 'from 3000' http://127.0.0.1:3000/publish
 //! ```
 //!
+//! With `--features metrics`, `GET /metrics` answers a Prometheus scrape
+//! (text format, through `metrics-exporter-prometheus`): the streams of the
+//! layer and the feed's counters, and histograms with buckets for Grafana's
+//! heatmaps and `histogram_quantile` (see the `axum_sse::metrics` docs for
+//! every name):
+//!
+//! ```text
+//! cargo run --features metrics --example feed
+//! curl -s http://127.0.0.1:3000/metrics
+//! # PromQL: streams open, closes by reason, p99 publish-to-subscriber
+//! #   sse_streams_open
+//! #   sum by (reason) (rate(sse_streams_closed_total[5m]))
+//! #   histogram_quantile(0.99, sum by (le) (rate(sse_broadcast_delivery_seconds_bucket[5m])))
+//! ```
+//!
 //! Environment: `PORT` (3000), `REDIS_URL` (unset: in memory), `HISTORY`
 //! (1000 events kept for replay).
 
@@ -102,6 +117,8 @@ async fn publish(
 async fn connect() -> Broadcast {
     let history = support::env_or("HISTORY", 1000);
     let builder = Broadcast::builder().history(history);
+    #[cfg(feature = "metrics")]
+    let builder = builder.metrics(axum_sse::SseMetrics::new());
     match std::env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => redis(builder, &url).await,
         _ => {
@@ -126,24 +143,74 @@ async fn redis(_: axum_sse::broadcast::BroadcastBuilder, _: &str) -> Broadcast {
     panic!("REDIS_URL is set: run with `--features redis` to use Redis");
 }
 
+/// Installs the Prometheus recorder (before the layer and the feed are
+/// built: they register their metrics with the recorder current then) and
+/// returns the route that renders it.
+#[cfg(feature = "metrics")]
+fn metrics_route() -> Router {
+    use axum::http::header;
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+    // Latencies from 100 µs, stream lives up to a day: buckets make true
+    // Prometheus histograms (without them, the exporter writes summaries).
+    const LATENCY: &[f64] = &[
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0, 30.0,
+    ];
+    const LIFE: &[f64] = &[
+        1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        // A full name wins over a suffix.
+        .set_buckets_for_metric(Matcher::Full("sse_stream_duration_seconds".into()), LIFE)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY))
+        .and_then(|b| b.install_recorder())
+        .expect("the Prometheus recorder installs once, with valid buckets");
+    // The exporter leaves its periodic upkeep (draining histogram buffers)
+    // to the caller.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let text = handle.render();
+            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+        }),
+    )
+}
+
+/// Without the `metrics` feature: no `/metrics`.
+#[cfg(not(feature = "metrics"))]
+fn metrics_route() -> Router {
+    Router::new()
+}
+
 #[tokio::main]
 async fn main() {
     support::init_logging();
+    let metrics = metrics_route();
     let feed = connect().await;
     let (stop, shutdown) = watch::channel(false);
 
+    let layer = SseLayer::builder()
+        .heartbeat(Duration::from_secs(15))
+        .retry(Duration::from_secs(2))
+        .last_event_id(LastEventIdLayer::new().query_param("lastEventId"));
+    #[cfg(feature = "metrics")]
+    let layer = layer.metrics(axum_sse::SseMetrics::new());
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/events", get(events))
         .route("/publish", post(publish))
         .with_state(App { feed, shutdown })
-        .layer(
-            SseLayer::builder()
-                .heartbeat(Duration::from_secs(15))
-                .retry(Duration::from_secs(2))
-                .last_event_id(LastEventIdLayer::new().query_param("lastEventId"))
-                .build(),
-        );
+        .layer(layer.build())
+        .merge(metrics);
 
     let listener = support::bind().await;
     tracing::info!("feed demo on http://{}/", listener.local_addr().unwrap());

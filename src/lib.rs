@@ -37,6 +37,7 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `client` | no | `client::EventSource`: a reconnecting SSE client (`retry`, `Last-Event-ID`, back-off from a floor, POST bodies, a read timeout) over hyper-util's HTTP client |
+//! | `metrics` | no | `SseMetrics`: the counters of `SseStats` and of a broadcast, and latency and stream-duration histograms, through the `metrics` facade for any exporter (see `metrics`) |
 //! | `redis` | no | `broadcast::Broadcast::redis`: broadcast channels over Redis Streams, shared by several instances; `presence::Presence::redis`: presence across instances, with a crash bound |
 //! | `hub` | no | `hub::Hub`: many topics on one connection with one cursor, topic selectors (exact, URL pattern, URI template), authorization and private updates |
 //! | `test-util` | no | `test_util::sse_events`: read a router's event stream in a test, in process, with a timeout per event |
@@ -85,6 +86,9 @@ pub mod hub;
 pub mod last_event_id;
 pub mod layer;
 pub mod limit;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod presence;
 pub mod resumable;
 pub mod retry;
@@ -124,3 +128,6 @@ pub use crate::{
     writer::extract::SseWriterRejection,
     writer::{SseError, SseWriter, TrySendError},
 };
+
+#[cfg(feature = "metrics")]
+pub use crate::metrics::SseMetrics;

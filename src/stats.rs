@@ -39,6 +39,11 @@
 //! );
 //! ```
 //!
+//! With the `metrics` feature,
+//! [`SseLayerBuilder::metrics`](crate::SseLayerBuilder::metrics) exports
+//! these counts through the `metrics` facade as they change (see the
+//! `metrics` module), with histograms of stream durations by close reason.
+//!
 //! Each stream also logs at debug level when it opens and when it closes,
 //! with the reason and how long it lasted.
 //!
@@ -51,8 +56,11 @@ use std::{
         atomic::{AtomicU64, AtomicU8, Ordering::Relaxed},
         Arc,
     },
-    time::Instant,
 };
+
+// Tokio's clock: the one the time limits end streams by (and, in tests, the
+// paused one).
+use tokio::time::Instant;
 
 /// Why an event stream ended, as [`SseStats`] counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,7 +86,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, in the order of the counters.
-    const ALL: [Self; 7] = [
+    pub(crate) const ALL: [Self; 7] = [
         Self::ClientGone,
         Self::Finished,
         Self::Error,
@@ -101,7 +109,7 @@ impl CloseReason {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -130,6 +138,9 @@ struct Counters {
 #[derive(Clone, Default)]
 pub struct SseStats {
     counters: Arc<Counters>,
+    /// The metrics of the layer that holds this handle, if it has any.
+    #[cfg(feature = "metrics")]
+    metrics: Option<Arc<crate::metrics::StreamMetrics>>,
 }
 
 impl SseStats {
@@ -160,10 +171,29 @@ impl SseStats {
 
     pub(crate) fn reject_by_limit(&self) {
         self.counters.rejected_by_limit.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.rejected_by_limit();
+        }
     }
 
     pub(crate) fn reject_by_shutdown(&self) {
         self.counters.rejected_by_shutdown.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.rejected_by_shutdown();
+        }
+    }
+
+    /// The same counters, exporting into `metrics` (or not at all).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_metrics(self, metrics: Option<Arc<crate::metrics::StreamMetrics>>) -> Self {
+        Self { metrics, ..self }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metrics(&self) -> Option<&Arc<crate::metrics::StreamMetrics>> {
+        self.metrics.as_ref()
     }
 }
 
@@ -273,6 +303,10 @@ impl StreamRecord {
         let c = &stats.counters;
         c.accepted.fetch_add(1, Relaxed);
         c.open.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &stats.metrics {
+            metrics.opened();
+        }
         tracing::debug!("SSE stream opened");
         Arc::new(Self {
             stats: stats.clone(),
@@ -290,6 +324,10 @@ impl StreamRecord {
             c.events.fetch_add(events as u64, Relaxed);
         }
         c.bytes.fetch_add(bytes as u64, Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.stats.metrics {
+            metrics.sent(events, bytes);
+        }
     }
 
     /// Says why the stream ends, unless a reason was already given.
@@ -309,9 +347,14 @@ impl Drop for StreamRecord {
         let c = &self.stats.counters;
         c.closed[reason.index()].fetch_add(1, Relaxed);
         c.open.fetch_sub(1, Relaxed);
+        let lasted = self.opened.elapsed();
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.stats.metrics {
+            metrics.closed(reason, lasted);
+        }
         tracing::debug!(
             reason = reason.as_str(),
-            duration_ms = self.opened.elapsed().as_millis() as u64,
+            duration_ms = lasted.as_millis() as u64,
             "SSE stream closed"
         );
     }

@@ -19,6 +19,7 @@ use crate::{EncodedEvent, Event};
 
 use super::{
     position::{self, Generation},
+    stats::{self, Stamp},
     wire::{self, Prepared},
     BroadcastError,
 };
@@ -474,6 +475,8 @@ pub(super) struct Live {
     /// before.
     pub(super) after: Position,
     pub(super) event: Option<EncodedEvent>,
+    /// When it was sent, if the feed stamps its entries (for metrics).
+    pub(super) stamp: Stamp,
 }
 
 /// The live entries of one topic on one instance, as a [`Backend`] delivers
@@ -488,6 +491,9 @@ pub struct LiveFeed {
     /// [`Broadcast`](super::Broadcast)'s lock of its topics, and never
     /// raised again once it fell to 0: a closed feed stays closed.
     members: Arc<AtomicUsize>,
+    /// Whether entries carry when they were sent (the delivery-time
+    /// metric, when the backend's positions hold no time).
+    stamped: bool,
 }
 
 impl fmt::Debug for LiveFeed {
@@ -500,10 +506,17 @@ impl fmt::Debug for LiveFeed {
 
 impl LiveFeed {
     /// A feed with one member, and its receiver.
-    pub(super) fn new(buffer: usize) -> (Self, broadcast::Receiver<Live>) {
+    pub(super) fn new(buffer: usize, stamped: bool) -> (Self, broadcast::Receiver<Live>) {
         let (sender, receiver) = broadcast::channel(buffer);
         let members = Arc::new(AtomicUsize::new(1));
-        (Self { sender, members }, receiver)
+        (
+            Self {
+                sender,
+                members,
+                stamped,
+            },
+            receiver,
+        )
     }
 
     /// One more member's receiver (under the topics' lock, while the feed
@@ -530,6 +543,11 @@ impl LiveFeed {
             generation: Some(entry.generation),
             after,
             event: Some(entry.event.clone()),
+            stamp: if self.stamped {
+                stats::stamp_now()
+            } else {
+                stats::NO_STAMP
+            },
         });
     }
 
@@ -543,6 +561,7 @@ impl LiveFeed {
             generation: None,
             after: position,
             event: None,
+            stamp: stats::NO_STAMP,
         });
     }
 

@@ -28,6 +28,8 @@ pub(super) struct Config {
     pub(super) key_prefix: String,
     #[cfg(feature = "redis")]
     pub(super) idle_expiry: Duration,
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: Option<crate::SseMetrics>,
 }
 
 impl Config {
@@ -50,6 +52,8 @@ impl fmt::Debug for Config {
         #[cfg(feature = "redis")]
         s.field("key_prefix", &self.key_prefix)
             .field("idle_expiry", &self.idle_expiry);
+        #[cfg(feature = "metrics")]
+        s.field("metrics", &self.metrics);
         s.finish()
     }
 }
@@ -99,6 +103,8 @@ impl BroadcastBuilder {
                 key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
                 #[cfg(feature = "redis")]
                 idle_expiry: DEFAULT_IDLE_EXPIRY,
+                #[cfg(feature = "metrics")]
+                metrics: None,
             },
         }
     }
@@ -194,6 +200,18 @@ impl BroadcastBuilder {
     #[cfg(feature = "redis")]
     pub fn idle_expiry(mut self, expiry: Duration) -> Self {
         self.config.idle_expiry = expiry;
+        self
+    }
+
+    /// Exports the broadcast's counters through the `metrics` facade, and a
+    /// histogram of the time from `publish` to each subscriber: see
+    /// [`crate::metrics`] for the names. Default: none. The handles are
+    /// registered by [`build`](Self::build) or
+    /// [`connect_redis`](Self::connect_redis), with the recorder current then.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, metrics: crate::SseMetrics) -> Self {
+        self.config.metrics = Some(metrics);
         self
     }
 

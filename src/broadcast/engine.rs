@@ -49,6 +49,9 @@ pub(super) struct Engine {
     /// The live feed of each topic with subscribers on this instance.
     hubs: Mutex<HashMap<String, LiveFeed>>,
     name: &'static str,
+    /// Live entries carry when they were sent (metrics on, and a backend
+    /// whose positions hold no time).
+    stamped: bool,
 }
 
 impl fmt::Debug for Engine {
@@ -59,15 +62,30 @@ impl fmt::Debug for Engine {
 
 impl Engine {
     pub(super) fn new(backend: Arc<dyn Backend>, config: &Config, name: &'static str) -> Self {
+        let counters = Arc::new(Counters::new(config));
         Self {
             backend,
             retention: Retention::new(config.history, config.max_age),
             buffer: config.buffer,
             missed: config.missed.clone(),
-            counters: Arc::default(),
+            // Redis positions are its clock's milliseconds: no stamp needed.
+            stamped: name != "redis" && counters.timed(),
+            counters,
             hubs: Mutex::default(),
             name,
         }
+    }
+
+    /// A live entry reached a subscriber's queue: the delivery-time metric,
+    /// from the entry's time with Redis, else from when it was sent.
+    #[inline]
+    fn delivered(&self, live: &Live) {
+        #[cfg(feature = "redis")]
+        if self.name == "redis" {
+            self.counters.delivered_from_redis(live.position.major());
+            return;
+        }
+        self.counters.delivered(live.stamp);
     }
 
     pub(super) fn name(&self) -> &'static str {
@@ -110,7 +128,7 @@ impl Engine {
         }
         // Under the lock: the backend sees watch and unwatch of a topic in
         // order, and the receiver exists before it can drop the feed.
-        let (feed, receiver) = LiveFeed::new(self.buffer);
+        let (feed, receiver) = LiveFeed::new(self.buffer, self.stamped);
         hubs.insert(topic.to_owned(), feed.clone());
         self.backend.watch(topic, feed.clone());
         (feed, receiver)
@@ -260,6 +278,9 @@ impl Feed {
                         }
                     }
                     self.last = live.position;
+                    if live.event.is_some() {
+                        self.engine.delivered(&live);
+                    }
                     self.queue(live.generation, live.event);
                 }
                 Err(RecvError::Lagged(_)) => {

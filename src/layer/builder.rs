@@ -49,6 +49,8 @@ pub struct SseLayerBuilder {
     shutdown: Option<SseShutdown>,
     farewell: Option<Bytes>,
     stats: Option<SseStats>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::SseMetrics>,
 }
 
 impl SseLayerBuilder {
@@ -67,6 +69,8 @@ impl SseLayerBuilder {
             shutdown: None,
             farewell: None,
             stats: None,
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
     }
 
@@ -239,9 +243,26 @@ impl SseLayerBuilder {
         self
     }
 
+    /// Exports the layer's counts through the `metrics` facade, and
+    /// histograms of stream durations and of sends waiting on a full queue:
+    /// see [`crate::metrics`] for the names. Default: none. The handles are
+    /// registered by [`build`](Self::build), with the recorder current then.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, metrics: crate::SseMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> SseLayer {
         let stats = self.stats.unwrap_or_default();
+        #[cfg(feature = "metrics")]
+        let stats = stats.with_metrics(
+            self.metrics
+                .as_ref()
+                .map(crate::metrics::StreamMetrics::register),
+        );
         let shutdown = self.shutdown.map(|shutdown| {
             ShutdownLayer::new(shutdown)
                 .farewell_bytes(self.farewell)

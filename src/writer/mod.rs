@@ -140,6 +140,8 @@ impl SseWriter {
     /// only when the connection takes the next frame, so when it finally
     /// is, room is there, and only the time it waited tells a slow client.
     async fn push_slow(&self, wire: &[u8]) -> Result<(), Refused> {
+        #[cfg(feature = "metrics")]
+        let _wait = self.slot.metrics().map(crate::metrics::SendWait::start);
         let limit = self.queue.limits().send_timeout;
         let pushed = if self.queue.polled_inline_here() {
             // The handler, polled by its own body: no timer, as that body

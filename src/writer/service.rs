@@ -46,7 +46,10 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let version = request.version();
-        let slot = Arc::new(StreamSlot::new(*self.limits));
+        let slot = StreamSlot::new(*self.limits);
+        #[cfg(feature = "metrics")]
+        let slot = slot.with_metrics(self.stats.metrics());
+        let slot = Arc::new(slot);
         request
             .extensions_mut()
             .insert(WriterSlot(Arc::clone(&slot)));

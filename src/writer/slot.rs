@@ -81,6 +81,9 @@ pub(crate) struct StreamSlot {
     /// stream; boxed, so a stream without such settings carries a null
     /// pointer.
     settings: Mutex<Option<Box<StreamSettings>>>,
+    /// The layer's metrics, for the writers' waits.
+    #[cfg(feature = "metrics")]
+    metrics: Option<Arc<crate::metrics::StreamMetrics>>,
 }
 
 impl StreamSlot {
@@ -91,7 +94,22 @@ impl StreamSlot {
             layer_waker: AtomicWaker::new(),
             reader: Mutex::new(None),
             settings: Mutex::new(None),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_metrics(self, metrics: Option<&Arc<crate::metrics::StreamMetrics>>) -> Self {
+        Self {
+            metrics: metrics.cloned(),
+            ..self
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(super) fn metrics(&self) -> Option<&crate::metrics::StreamMetrics> {
+        self.metrics.as_deref()
     }
 
     /// Records a per-stream setting (a layer's, at call time).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-client end-to-end tests of `examples/chat.rs`, `examples/openai.rs`
-# and `examples/mercure.rs`: builds and starts the examples on free ports,
-# then runs against them
+# and `examples/mercure.rs` (and, with curl, the Prometheus scrape of
+# `examples/feed.rs`): builds and starts the examples on free ports, then
+# runs against them
 # Chromium (playwright-core), the npm `eventsource` client, curl, the AI SDK
 # (`ai`), the `openai` SDKs for Node and Python, `langchain-openai` and
 # `@microsoft/fetch-event-source`.
@@ -93,6 +94,11 @@ if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ] || [ -z "${MERCURE_BASE:-}" ]
   (cd "$ROOT" && cargo build --features "$features" --example chat --example openai --example mercure >"$LOG_DIR/build.log" 2>&1) \
     || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features $features --example chat --example openai --example mercure failed"; }
 fi
+# The feed example with its Prometheus scrape (FEED_BASE: a running one).
+if [ -z "${FEED_BASE:-}" ]; then
+  (cd "$ROOT" && cargo build --features metrics --example feed >>"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features metrics --example feed failed"; }
+fi
 if [ -z "${BASE:-}" ]; then
   start_example chat / TOKEN_DELAY_MS="${TOKEN_DELAY_MS:-20}"
   BASE="$STARTED_BASE"
@@ -100,6 +106,10 @@ fi
 if [ -z "${OPENAI_BASE:-}" ]; then
   start_example openai /v1/models HEARTBEAT_MS=50 TOKEN_DELAY_MS="${OPENAI_TOKEN_DELAY_MS:-80}"
   OPENAI_BASE="$STARTED_BASE"
+fi
+if [ -z "${FEED_BASE:-}" ]; then
+  start_example feed /metrics
+  FEED_BASE="$STARTED_BASE"
 fi
 if [ -z "${MERCURE_BASE:-}" ]; then
   MERCURE_PUBLISHER_JWT_KEY="publisher-$RANDOM$RANDOM"
@@ -113,7 +123,7 @@ if [ -z "${MERCURE_BASE:-}" ]; then
     MERCURE_BASE2="$STARTED_BASE"
   fi
 fi
-export BASE OPENAI_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
+export BASE OPENAI_BASE FEED_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
 
 total_pass=0
 total_fail=0
@@ -137,6 +147,7 @@ run() {
 }
 
 run curl_resume bash "$HERE/curl_resume.sh"
+run curl_metrics bash "$HERE/curl_metrics.sh"
 run node_eventsource node "$HERE/node_eventsource.mjs"
 run browser_chat node "$HERE/browser_chat.mjs"
 run node_ai_sdk node "$HERE/node_ai_sdk.mjs"

@@ -9,8 +9,14 @@
 //! ```text
 //! cargo build --release --manifest-path benches/server/Cargo.toml
 //! benches/server/target/release/bench_server --port 3000 [--stream-api] [--push-sub]
-//!     [--http1-only] [--axum-serve]
+//!     [--http1-only] [--axum-serve] [--metrics]
 //! ```
+//!
+//! `--metrics`: the layer exports its metrics (`SseLayerBuilder::metrics`)
+//! into a Prometheus recorder (`metrics-exporter-prometheus`, installed
+//! globally, buckets on every histogram), rendered at `GET /metrics`. Off,
+//! the same binary (the crate's `metrics` feature is on either way), so a
+//! run compares the cost of the call alone.
 //!
 //! Served with `axum_sse::serve` (HTTP/1.1 and h2c; `--http1-only`: HTTP/1.1
 //! only; `--axum-serve`: through `axum::serve` with `TCP_NODELAY`, as
@@ -44,7 +50,7 @@ use axum::{
     serve::ListenerExt,
     Router,
 };
-use axum_sse::{EncodedEvent, Event, SseBody, SseError, SseLayer, SseWriter};
+use axum_sse::{EncodedEvent, Event, SseBody, SseError, SseLayer, SseMetrics, SseWriter};
 use futures_util::{stream, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -190,16 +196,42 @@ async fn main() {
     } else {
         get(subscribe)
     };
+    let layer = SseLayer::builder().heartbeat(Duration::from_secs(15));
+    let mut scrape = None;
+    let layer = if flag("--metrics") {
+        use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Suffix("_seconds".into()),
+                &[0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 60.0, 600.0, 3600.0],
+            )
+            .and_then(|b| b.install_recorder())
+            .expect("install the Prometheus recorder");
+        // The exporter leaves its upkeep (draining histogram samples) to
+        // the caller.
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+        scrape = Some(handle);
+        layer.metrics(SseMetrics::new())
+    } else {
+        layer
+    };
     let app = Router::new()
         .route("/stream", get(stream_events))
         .route("/idle", get(idle))
         .route("/sub", subscribe)
-        .layer(
-            SseLayer::builder()
-                .heartbeat(Duration::from_secs(15))
-                .build(),
-        )
+        .layer(layer.build())
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || async move { scrape.map(|h| h.render()).unwrap_or_default() }),
+        )
         .route("/pub", post(publish))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port()))
