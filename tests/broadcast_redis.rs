@@ -22,7 +22,7 @@ use axum::{
     Router,
 };
 use bytes::Bytes;
-use common::{fetch, read_until, request, serve};
+use common::{fetch, read_until, redis_url, request, serve};
 use futures_util::StreamExt;
 use http::Request;
 use http_body_util::Empty;
@@ -31,30 +31,6 @@ use axum_sse::{
     broadcast::{Broadcast, BroadcastError, Subscription},
     EncodedEvent, Event, LastEventId, SseBody, SseLayer,
 };
-
-/// The Redis to test against, or `None` to skip (outside CI only).
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) => panic!(
-            "REDIS_URL is not set, and CI is: the Redis tests must run in CI \
-             (start a server with `eval \"$(.ci/redis.sh)\"`)"
-        ),
-        _ => {
-            // Straight to stderr, past the test harness's capture: a skip
-            // must be seen.
-            static NOTE: std::sync::Once = std::sync::Once::new();
-            NOTE.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "note: REDIS_URL is not set: skipping the Redis tests \
-                     (run `eval \"$(.ci/redis.sh)\"` first to run them)"
-                );
-            });
-            None
-        }
-    }
-}
 
 /// A prefix no other test run uses, so tests share one Redis safely.
 fn unique_prefix() -> String {

@@ -15,6 +15,8 @@ use axum::{
     Router,
 };
 use bytes::Bytes;
+#[cfg(feature = "redis")]
+use common::redis_url;
 use common::{fetch, read_until, request, serve};
 use futures_util::StreamExt;
 use http::{Request, StatusCode};
@@ -720,27 +722,6 @@ async fn many_topics_on_one_connection_resume_with_no_gap_and_no_duplicate_in_me
         .buffer(UPDATES + 10)
         .build();
     many_topics_one_cursor(Hub::new(log)).await;
-}
-
-/// The Redis to test against, or `None` to skip (outside CI only).
-#[cfg(feature = "redis")]
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) => panic!(
-            "REDIS_URL is not set, and CI is: the Redis tests must run in CI \
-             (start a server with `eval \"$(.ci/redis.sh)\"`)"
-        ),
-        _ => {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: REDIS_URL is not set: skipping the hub's Redis tests \
-                 (run `eval \"$(.ci/redis.sh)\"` first to run them)"
-            );
-            None
-        }
-    }
 }
 
 #[cfg(feature = "redis")]

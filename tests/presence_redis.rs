@@ -11,13 +11,14 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader, Write as _},
+    io::{BufRead, BufReader},
     net::SocketAddr,
     process::{Command, Stdio},
     time::Duration,
 };
 
 use axum::{extract::State, routing::get, Router};
+use common::redis_url;
 use futures_util::{stream, stream::BoxStream, StreamExt};
 use serde_json::json;
 use tokio::{
@@ -29,25 +30,6 @@ use axum_sse::{
     presence::{Presence, PresenceChange, PresenceError, PresenceEvent, PresenceEvents},
     Event, SseBody, SseLayer,
 };
-
-/// The Redis to test against, or `None` to skip (outside CI only).
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) => panic!(
-            "REDIS_URL is not set, and CI is: the Redis tests must run in CI \
-             (start a server with `eval \"$(.ci/redis.sh)\"`)"
-        ),
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: REDIS_URL is not set: skipping the Redis presence tests \
-                 (run `eval \"$(.ci/redis.sh)\"` first to run them)"
-            );
-            None
-        }
-    }
-}
 
 /// A prefix no other test run uses, so tests share one Redis safely.
 fn unique_prefix() -> String {

@@ -11,33 +11,14 @@ mod common;
 #[path = "resumable_support/mod.rs"]
 mod support;
 
-use std::{io::Write as _, net::SocketAddr, sync::atomic::Ordering, time::Duration};
+use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 
 use http::StatusCode;
 use http_body_util::BodyExt;
 
 use axum_sse::{resumable::ResumableResponses, SseShutdown};
-use common::serve;
+use common::{redis_url, serve};
 use support::*;
-
-/// The Redis to test against, or `None` to skip (outside CI only).
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) => panic!(
-            "REDIS_URL is not set, and CI is: the Redis tests must run in CI \
-             (start a server with `eval \"$(.ci/redis.sh)\"`)"
-        ),
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: REDIS_URL is not set: skipping the Redis tests \
-                 (run `eval \"$(.ci/redis.sh)\"` first to run them)"
-            );
-            None
-        }
-    }
-}
 
 fn unique_prefix() -> String {
     format!("axum-sse-test:{:016x}:response:", fastrand::u64(..))
