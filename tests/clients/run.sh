@@ -96,8 +96,10 @@ if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ] || [ -z "${MERCURE_BASE:-}" ]
 fi
 # The feed example with its Prometheus scrape (FEED_BASE: a running one).
 if [ -z "${FEED_BASE:-}" ]; then
-  (cd "$ROOT" && cargo build --features metrics --example feed >>"$LOG_DIR/build.log" 2>&1) \
-    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features metrics --example feed failed"; }
+  # With REDIS_URL set (as CI sets it) the feed keeps its topics in Redis.
+  feed_features="metrics${REDIS_URL:+,redis}"
+  (cd "$ROOT" && cargo build --features "$feed_features" --example feed >>"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --features $feed_features --example feed failed"; }
 fi
 if [ -z "${BASE:-}" ]; then
   start_example chat / TOKEN_DELAY_MS="${TOKEN_DELAY_MS:-20}"
