@@ -10,12 +10,15 @@ use std::{convert::Infallible, time::Duration};
 
 use axum::{body::Body, http::Request, response::sse, routing::get, Router};
 use common::frames;
-use futures_util::{stream, StreamExt};
+use futures_util::{stream, FutureExt, StreamExt};
 use proptest::prelude::*;
 
+use axum::response::{IntoResponse, Response};
 use axum_sse::{
-    decode::EventStream, Event, HeartbeatLayer, RetryLayer, SseBody, SseLayer, SseShutdown,
-    SseWriter,
+    broadcast::{Broadcast, BroadcastError},
+    decode::{Decoder, EventStream},
+    resumable::{ResumableResponses, Resume, SinkError},
+    Event, EventError, HeartbeatLayer, RetryLayer, SseBody, SseLayer, SseShutdown, SseWriter,
 };
 
 const INTERVAL: Duration = Duration::from_secs(15);
@@ -361,8 +364,321 @@ async fn run_stream(steps: Vec<Step>, writer: bool, retry: bool, heartbeat: u64,
     assert_read_alike(&wire(&frames)).await;
 }
 
+/// How a resumable response's stream ends.
+#[derive(Debug, Clone, Copy)]
+enum ResumableEnd {
+    /// The producer returns.
+    Finished,
+    /// [`ResponseStream::close_after`] so many seconds, with a `retry` of
+    /// `CLOSE_RETRY`.
+    CloseAfter(u64),
+    /// The store's shutdown after so many seconds: a `retry` drawn from
+    /// its drain window, `DRAIN_WINDOW`.
+    StoreShutdown(u64),
+}
+
+const CLOSE_RETRY: Duration = Duration::from_millis(1234);
+const DRAIN_WINDOW: Duration = Duration::from_secs(4);
+
+fn resumable_end() -> impl Strategy<Value = ResumableEnd> {
+    prop_oneof![
+        Just(ResumableEnd::Finished),
+        (0..200u64).prop_map(ResumableEnd::CloseAfter),
+        (0..200u64).prop_map(ResumableEnd::StoreShutdown),
+    ]
+}
+
+/// The frames of one resumable response, read from its start under an
+/// `SseLayer` with a heartbeat and maybe the retry advice: a producer that
+/// may prime the stream, then sends `steps` (the log gives the ids).
+async fn resumable_frames(
+    steps: Vec<Step>,
+    prime: bool,
+    retry: bool,
+    heartbeat: u64,
+    end: ResumableEnd,
+) -> Vec<(u64, String)> {
+    let shutdown = SseShutdown::new();
+    let responses = ResumableResponses::builder()
+        .shutdown(shutdown.clone())
+        .drain_window(DRAIN_WINDOW)
+        .build();
+    let id = responses
+        .start(move |mut sink| async move {
+            if prime {
+                sink.prime().await?;
+            }
+            for (index, step) in steps.iter().enumerate() {
+                tokio::time::sleep(Duration::from_secs(step.delay)).await;
+                let step = Step {
+                    id: false,
+                    ..step.clone()
+                };
+                sink.send(event(index, &step)).await?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    if let ResumableEnd::StoreShutdown(after) = end {
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(after)).await;
+            shutdown.trigger();
+        });
+    }
+    let read = move || async move {
+        let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
+            return Response::default();
+        };
+        match end {
+            ResumableEnd::CloseAfter(after) => {
+                SseBody::new(stream.close_after(Duration::from_secs(after), CLOSE_RETRY))
+                    .into_response()
+            }
+            _ => SseBody::new(stream).into_response(),
+        }
+    };
+    let mut layer = SseLayer::builder().heartbeat(Duration::from_secs(heartbeat));
+    if retry {
+        layer = layer.retry(Duration::from_secs(2));
+    }
+    let app = Router::new().route("/", get(read)).layer(layer.build());
+    frames(app, get_root(), Duration::from_secs(10_000)).await
+}
+
+/// The wire with every `id` value replaced by `*` (the log's ids are
+/// opaque).
+fn ids_hidden(wire: &str) -> String {
+    wire.split_inclusive('\n')
+        .map(|line| {
+            if line.starts_with("id: ") {
+                "id: *\n"
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+/// The rule on a resumable response's stream, and how it ends: whole
+/// events, then (if the stream was cut before the response ended) a lone
+/// `retry` line that ends no block, which a strict client takes as its
+/// reconnection time.
+async fn run_resumable(
+    steps: Vec<Step>,
+    prime: bool,
+    retry: bool,
+    heartbeat: u64,
+    end: ResumableEnd,
+) {
+    let produced: u64 = steps.iter().map(|step| step.delay).sum();
+    let frames = resumable_frames(steps, prime, retry, heartbeat, end).await;
+    let wire = wire(&frames);
+    assert_read_alike(&wire).await;
+    let (cut_at, advised) = match end {
+        ResumableEnd::Finished => (None, None),
+        ResumableEnd::CloseAfter(after) => (Some(after), Some(CLOSE_RETRY)),
+        ResumableEnd::StoreShutdown(after) => (Some(after), None),
+    };
+    // A cut at the very instant the response ends may go either way.
+    if cut_at.is_some_and(|after| after == produced) {
+        return;
+    }
+    let trimmed = wire.trim_end_matches('\n');
+    let (before, last_line) = trimmed.rsplit_once('\n').unwrap_or(("", trimmed));
+    if cut_at.is_some_and(|after| after < produced) {
+        assert!(
+            last_line.starts_with("retry: ") && wire.ends_with(&format!("{last_line}\n")),
+            "ends with a lone retry line: {wire:?}"
+        );
+        assert!(before.is_empty() || wire.ends_with(&format!("\n{last_line}\n")));
+        assert!(!wire.ends_with("\n\n"), "{wire:?}");
+        let mut decoder = Decoder::new();
+        decoder.feed(wire.clone());
+        while decoder.next_event().unwrap().is_some() {}
+        let taken = decoder
+            .retry()
+            .unwrap_or_else(|| panic!("no reconnection time taken from {wire:?}"));
+        match advised {
+            Some(advised) => assert_eq!(taken, advised),
+            None => assert!(taken <= DRAIN_WINDOW, "{taken:?}"),
+        }
+    } else {
+        assert!(
+            wire.is_empty() || wire.ends_with("\n\n") || wire.ends_with(":\n"),
+            "a whole response ends with its last event: {wire:?}"
+        );
+        assert!(!last_line.starts_with("retry: "), "{wire:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumable_stream_closed_early_ends_with_a_lone_retry_line() {
+    // MCP's early close: the priming event, a result still being made, a
+    // heartbeat, then the close: the retry line ends no block.
+    let step = |delay| Step {
+        delay,
+        id: false,
+        event_type: false,
+        retry: false,
+        comment: false,
+        data: "r".into(),
+    };
+    let frames = resumable_frames(
+        vec![step(1), step(60)],
+        true,
+        true,
+        15,
+        ResumableEnd::CloseAfter(20),
+    )
+    .await;
+    let shown: Vec<_> = frames
+        .iter()
+        .map(|(at, frame)| (*at, ids_hidden(frame)))
+        .collect();
+    assert_eq!(
+        shown,
+        at(&[
+            (0, "retry: 2000\ndata:\nid: *\n\n"),
+            (1, "data: r\nid: *\n\n"),
+            (16, ":\n"),
+            (20, "retry: 1234\n"),
+        ])
+    );
+    assert_read_alike(&wire(&frames)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumable_stream_cut_by_the_store_shutdown_ends_with_a_lone_retry_line() {
+    let step = Step {
+        delay: 5,
+        id: false,
+        event_type: true,
+        retry: false,
+        comment: false,
+        data: "t".into(),
+    };
+    let frames = resumable_frames(
+        vec![step.clone(), step.clone(), step],
+        false,
+        false,
+        30,
+        ResumableEnd::StoreShutdown(7),
+    )
+    .await;
+    let [(5, first), (7, last)] = &frames[..] else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(ids_hidden(first), "event: token\ndata: t\nid: *\n\n");
+    let retry: u64 = last
+        .strip_prefix("retry: ")
+        .and_then(|line| line.strip_suffix('\n'))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{last:?}"));
+    assert!(retry <= 4_000);
+    assert_read_alike(&wire(&frames)).await;
+}
+
+/// Everything the crate sends on a user's behalf, after adding an id or
+/// as its own block, must have `data`; without, `EventSource` dispatches
+/// nothing and loose parsers an empty event. Each place refuses such an
+/// event, whatever its other fields, and takes `data("")`.
+#[tokio::test]
+async fn events_sent_on_a_users_behalf_must_have_data() {
+    let dataless = || {
+        [
+            Event::new(),
+            Event::new().comment("c"),
+            Event::new().event("e"),
+            Event::new().retry(Duration::from_secs(1)),
+            Event::new().id("order-1"),
+            Event::new()
+                .event("e")
+                .id("order-2")
+                .retry(Duration::from_secs(1)),
+        ]
+    };
+    let no_data = |err: &EventError| matches!(err, EventError::NoData);
+    let channel = Broadcast::new();
+    let responses = ResumableResponses::new();
+    let (refused, on_refused) = tokio::sync::oneshot::channel();
+    let id = responses
+        .start(move |mut sink| async move {
+            let mut errors = Vec::new();
+            for event in dataless() {
+                errors.push(sink.send(event).await);
+            }
+            let _ = refused.send(errors);
+            sink.send(Event::new().data("")).await
+        })
+        .await
+        .unwrap();
+    for (index, event) in dataless().into_iter().enumerate() {
+        let err = channel.publish("t", event.clone()).await.unwrap_err();
+        assert!(
+            matches!(&err, BroadcastError::InvalidEvent(err) if no_data(err)),
+            "publish {index}: {err:?}"
+        );
+        let err = Broadcast::builder()
+            .try_missed_event(event.clone())
+            .unwrap_err();
+        assert!(
+            matches!(&err, BroadcastError::InvalidEvent(err) if no_data(err)),
+            "missed {index}: {err:?}"
+        );
+        let err = SseLayer::builder().try_farewell(event.clone()).unwrap_err();
+        assert!(no_data(&err), "farewell {index}: {err}");
+        let err = axum_sse::ShutdownLayer::new(SseShutdown::new())
+            .try_farewell(event.clone())
+            .unwrap_err();
+        assert!(no_data(&err), "shutdown farewell {index}: {err}");
+        let err = HeartbeatLayer::new(INTERVAL).try_event(event).unwrap_err();
+        assert!(no_data(&err), "heartbeat {index}: {err}");
+    }
+    for (index, result) in on_refused.await.unwrap().into_iter().enumerate() {
+        assert!(
+            matches!(&result, Err(SinkError::InvalidEvent(err)) if no_data(err)),
+            "sink {index}: {result:?}"
+        );
+    }
+    // Nothing refused went into the channel's history: resuming from an
+    // unknown id replays it all, after the missed-events event.
+    let mut sub = channel.subscribe("t", Some("unknown")).await.unwrap();
+    assert!(sub.missed_events());
+    assert!(sub.next().now_or_never().flatten().is_some(), "missed");
+    assert!(sub.next().now_or_never().is_none(), "an empty history");
+    // Empty data is data: every place takes it.
+    let empty = || Event::new().event("e").data("");
+    channel.publish("t", empty()).await.unwrap();
+    assert!(Broadcast::builder().try_missed_event(empty()).is_ok());
+    assert!(SseLayer::builder().try_farewell(empty()).is_ok());
+    assert!(HeartbeatLayer::new(INTERVAL).try_event(empty()).is_ok());
+    let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
+        panic!("the response ended with one event")
+    };
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].as_bytes().starts_with(b"data:\nid: "));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn resumable_streams_keep_the_rule_and_end_with_a_lone_retry(
+        steps in prop::collection::vec(step(), 0..8),
+        prime in any::<bool>(),
+        retry in any::<bool>(),
+        heartbeat in 1..30u64,
+        end in resumable_end(),
+    ) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(run_resumable(steps, prime, retry, heartbeat, end));
+    }
 
     #[test]
     fn loose_parsers_read_what_strict_ones_read(

@@ -420,6 +420,16 @@ async fn publishing_checks_its_authorization() {
     assert_eq!(hub.broadcast().stats().published(), 1);
 }
 
+#[test]
+#[should_panic(expected = "no `data` field")]
+fn an_expired_event_without_data_is_refused() {
+    // `EventSource` would dispatch nothing for it, the `openai` SDKs an
+    // empty event: the builder refuses it rather than let clients disagree.
+    let _ = Hub::builder()
+        .expired_event(axum_sse::Event::new().event("expired"))
+        .build(Broadcast::new());
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_stream_ends_at_the_expiry_with_the_expired_event() {
     let hub = Hub::new(Broadcast::new());

@@ -160,8 +160,9 @@ impl BroadcastBuilder {
     ///
     /// # Panics
     ///
-    /// When the event is invalid or carries an `id` (it must not move the
-    /// client's last event id). See [`try_missed_event`](Self::try_missed_event).
+    /// When the event is invalid, has no `data` field (see
+    /// [`EventError::NoData`](crate::EventError::NoData)) or carries an `id`
+    /// (it must not move the client's last event id). See [`try_missed_event`](Self::try_missed_event).
     pub fn missed_event(self, event: Event) -> Self {
         self.try_missed_event(event)
             .unwrap_or_else(|err| panic!("invalid missed-events event: {err}"))
@@ -178,7 +179,8 @@ impl BroadcastBuilder {
     ///
     /// # Errors
     ///
-    /// [`BroadcastError::InvalidEvent`] or [`BroadcastError::IdNotAllowed`].
+    /// [`BroadcastError::InvalidEvent`] (an invalid field, or no `data`
+    /// field) or [`BroadcastError::IdNotAllowed`].
     pub fn try_missed_event(mut self, event: Event) -> Result<Self, BroadcastError> {
         self.config.missed = wire::encode_without_id(event)?;
         Ok(self)

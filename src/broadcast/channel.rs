@@ -80,7 +80,9 @@ impl Broadcast {
     ///
     /// # Errors
     ///
-    /// [`BroadcastError::InvalidEvent`] for an invalid field,
+    /// [`BroadcastError::InvalidEvent`] for an invalid field or an event
+    /// without a `data` field ([`EventError::NoData`](crate::EventError::NoData):
+    /// clients would disagree on whether it is an event once it has an id),
     /// [`BroadcastError::InvalidId`] for an `id` that cannot be a publisher
     /// id (or an event that sets `id` twice), [`BroadcastError::Backend`]
     /// when Redis cannot take it (nothing was published then, or, if the

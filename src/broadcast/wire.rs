@@ -12,7 +12,7 @@ use super::{
 
 /// `event`, finished, after checking that it carries no `id` of its own.
 pub(super) fn encode_without_id(event: Event) -> Result<EncodedEvent, BroadcastError> {
-    let encoded = event.encode()?;
+    let encoded = event.encode_dispatchable()?;
     if id_lines(encoded.as_bytes()) > 0 {
         return Err(BroadcastError::IdNotAllowed);
     }
@@ -43,9 +43,7 @@ pub(super) enum Prepared {
 
 /// Checks `event` and sorts it by whether it carries a publisher id.
 pub(super) fn prepare(event: Event) -> Result<Prepared, BroadcastError> {
-    if let Some(err) = event.error() {
-        return Err(err.into());
-    }
+    event.check_dispatchable()?;
     // Events encode every field on a line of its own ending in LF.
     let mut ids = event.wire().split(|&b| b == b'\n').filter_map(id_value);
     let Some(id) = ids.next() else {

@@ -77,6 +77,14 @@ pub enum EventError {
     /// is the serializer's own; its type is not part of this API (today it
     /// is a `serde_json::Error`, which `downcast_ref` can reach).
     Json(Box<dyn std::error::Error + Send + Sync>),
+    /// The event has no `data` field, where the crate sends it on your
+    /// behalf (a broadcast or resumable response's event, a farewell, a
+    /// missed-events, expired or heartbeat event). `EventSource` dispatches
+    /// nothing for such a block (WHATWG HTML 9.2.6: an empty data buffer
+    /// dispatches nothing) while loose parsers (the `openai` SDKs) dispatch
+    /// an event with empty data, so clients would disagree. Give it `data`,
+    /// empty if need be (`data("")`).
+    NoData,
 }
 
 impl fmt::Display for EventError {
@@ -87,6 +95,11 @@ impl fmt::Display for EventError {
             }
             Self::Nul { field } => write!(f, "the `{field}` field of an event cannot contain NUL"),
             Self::Json(err) => write!(f, "event data failed to serialize as JSON: {err}"),
+            Self::NoData => f.write_str(
+                "the event has no `data` field: `EventSource` would dispatch nothing \
+                 for it and loose parsers (the `openai` SDKs) an empty event; \
+                 give it data, even empty",
+            ),
         }
     }
 }
@@ -95,7 +108,7 @@ impl std::error::Error for EventError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Json(err) => Some(&**err),
-            Self::LineBreak { .. } | Self::Nul { .. } => None,
+            Self::LineBreak { .. } | Self::Nul { .. } | Self::NoData => None,
         }
     }
 }

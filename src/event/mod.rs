@@ -266,6 +266,29 @@ impl Event {
         Ok(EncodedEvent { bytes })
     }
 
+    /// [`encode`](Self::encode), for an event the crate sends on the
+    /// user's behalf: it must also have a `data` field, or clients disagree
+    /// on whether it is an event at all ([`EventError::NoData`]).
+    pub(crate) fn encode_dispatchable(self) -> Result<EncodedEvent, EventError> {
+        self.check_dispatchable()?;
+        self.encode()
+    }
+
+    /// The first invalid field, or [`EventError::NoData`] for an event with
+    /// no `data` field; see [`encode_dispatchable`](Self::encode_dispatchable).
+    pub(crate) fn check_dispatchable(&self) -> Result<(), EventError> {
+        if let Some(err) = self.error() {
+            return Err(err);
+        }
+        // Each field is a line of its own, its name at the line's start.
+        let wire = self.wire();
+        if wire.starts_with(b"data:") || memchr::memmem::find(wire, b"\ndata:").is_some() {
+            Ok(())
+        } else {
+            Err(EventError::NoData)
+        }
+    }
+
     /// The bytes on the wire, blank line included, whether valid or not.
     #[inline]
     pub(crate) fn wire(&self) -> &[u8] {
@@ -393,6 +416,24 @@ impl EncodedEvent {
     /// The bytes on the wire, shared.
     pub fn into_bytes(self) -> Bytes {
         self.bytes
+    }
+
+    /// A lone `retry: <ms>` line with no blank line after it, for the very
+    /// end of a stream. A client takes the reconnection time when it parses
+    /// the line (WHATWG HTML 9.2.6, "retry"), but the line ends no block, so
+    /// no parser, strict or loose, dispatches anything for it: a block of
+    /// only `retry` would be an empty event to the `openai` SDKs' parsers.
+    /// Whatever the stream still sends after it joins its block.
+    pub(crate) fn trailing_retry(delay: Duration) -> Self {
+        let block = Event::new()
+            .retry(delay)
+            .encode()
+            .expect("a retry field is always valid")
+            .bytes;
+        debug_assert!(block.ends_with(b"\n\n"));
+        Self {
+            bytes: block.slice(..block.len() - 1),
+        }
     }
 }
 

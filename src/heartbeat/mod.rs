@@ -105,13 +105,15 @@ impl HeartbeatLayer {
     }
 
     /// Sends `event` as the heartbeat, for clients that must see it. It goes
-    /// out as built, as a block of its own: give it `data`, or loose parsers
-    /// dispatch it as an event with empty data.
+    /// out as built, as a block of its own, so it must have `data` (empty
+    /// will do): without, `EventSource` dispatches nothing and loose parsers
+    /// an event with empty data.
     ///
     /// # Panics
     ///
-    /// If a field of `event` was refused; [`try_event`](Self::try_event)
-    /// reports that instead.
+    /// If a field of `event` was refused or it has no `data` field
+    /// ([`EventError::NoData`]); [`try_event`](Self::try_event) reports that
+    /// instead.
     pub fn event(self, event: Event) -> Self {
         self.try_event(event)
             .unwrap_or_else(|err| panic!("invalid heartbeat event: {err}"))
@@ -121,9 +123,9 @@ impl HeartbeatLayer {
     ///
     /// # Errors
     ///
-    /// The first invalid field of `event`.
+    /// The first invalid field of `event`, or [`EventError::NoData`].
     pub fn try_event(mut self, event: Event) -> Result<Self, EventError> {
-        Arc::make_mut(&mut self.setting).message = event.encode()?.into_bytes();
+        Arc::make_mut(&mut self.setting).message = event.encode_dispatchable()?.into_bytes();
         Ok(self)
     }
 

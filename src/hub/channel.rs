@@ -226,8 +226,9 @@ impl HubBuilder {
     }
 
     /// The event a subscription sends when its authorization expires,
-    /// just before it ends. It should carry no `id` (the client keeps its
-    /// last one). Default `event: expired`, `data: the authorization
+    /// just before it ends. It must have `data` (see
+    /// [`EventError::NoData`](crate::EventError::NoData)) and should carry
+    /// no `id` (the client keeps its last one). Default `event: expired`, `data: the authorization
     /// expired`.
     pub fn expired_event(mut self, event: Event) -> Self {
         self.expired = event;
@@ -238,13 +239,13 @@ impl HubBuilder {
     ///
     /// # Panics
     ///
-    /// When the expired event has an invalid field (see
-    /// [`Event::check`]).
+    /// When the expired event has an invalid field (see [`Event::check`]) or
+    /// no `data` field.
     pub fn build(self, log: Broadcast) -> Hub {
         let expired = self
             .expired
-            .encode()
-            .expect("HubBuilder::expired_event: an invalid event");
+            .encode_dispatchable()
+            .unwrap_or_else(|err| panic!("HubBuilder::expired_event: {err}"));
         Hub {
             log,
             shared: Arc::new(Shared {

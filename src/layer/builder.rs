@@ -217,8 +217,9 @@ impl SseLayerBuilder {
     ///
     /// # Panics
     ///
-    /// If a field of `event` was refused;
-    /// [`try_farewell`](Self::try_farewell) reports that instead.
+    /// If a field of `event` was refused or it has no `data` field
+    /// ([`EventError::NoData`]); [`try_farewell`](Self::try_farewell)
+    /// reports that instead.
     pub fn farewell(self, event: Event) -> Self {
         self.try_farewell(event)
             .unwrap_or_else(|err| panic!("invalid farewell event: {err}"))
@@ -229,9 +230,9 @@ impl SseLayerBuilder {
     ///
     /// # Errors
     ///
-    /// The first invalid field of `event`.
+    /// The first invalid field of `event`, or [`EventError::NoData`].
     pub fn try_farewell(mut self, event: Event) -> Result<Self, EventError> {
-        self.farewell = Some(event.encode()?.into_bytes());
+        self.farewell = Some(event.encode_dispatchable()?.into_bytes());
         Ok(self)
     }
 

@@ -158,7 +158,8 @@ impl ResumableBuilder {
 
     /// Drains on `shutdown`: once triggered, [`start`](ResumableResponses::start)
     /// refuses with [`ResumableError::ShuttingDown`](super::ResumableError::ShuttingDown),
-    /// and every open stream of a response ends with a `retry` field drawn
+    /// and every open stream of a response ends with a `retry` line (no
+    /// blank line after it, so no client dispatches an event for it) drawn
     /// evenly from the [`drain_window`](Self::drain_window), so the clients
     /// reconnect (to another instance) spread over it. Producers go on;
     /// [`drain`](ResumableResponses::drain) waits for them. Default: none.

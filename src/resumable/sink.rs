@@ -63,7 +63,9 @@ impl EventSink {
     ///
     /// # Errors
     ///
-    /// - [`SinkError::InvalidEvent`], [`SinkError::ReservedType`] (its
+    /// - [`SinkError::InvalidEvent`] (an invalid field, or no `data` field:
+    ///   [`EventError::NoData`](crate::EventError::NoData)),
+    ///   [`SinkError::ReservedType`] (its
     ///   type is `axum-sse-resumable`), [`SinkError::IdNotAllowed`]: this
     ///   event was refused, the response goes on.
     /// - [`SinkError::TooLarge`]: it would take the response past
@@ -74,9 +76,7 @@ impl EventSink {
     /// - [`SinkError::Closed`]: the response was cancelled or has ended.
     /// - [`SinkError::Backend`]: Redis did not take it.
     pub async fn send(&mut self, event: Event) -> Result<(), SinkError> {
-        if let Some(err) = event.error() {
-            return Err(SinkError::InvalidEvent(err));
-        }
+        event.check_dispatchable()?;
         let wire = event.wire();
         if control::is_reserved(wire) {
             return Err(SinkError::ReservedType);

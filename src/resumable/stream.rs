@@ -69,7 +69,7 @@ impl IntoResponse for Resume {
 /// like), each with its `id` from the log.
 ///
 /// It ends when the response does (complete or cut short), and on the
-/// store's shutdown after a `retry` field (see
+/// store's shutdown after a lone `retry: <ms>` line that ends no block (see
 /// [`ResumableBuilder::shutdown`](super::ResumableBuilder::shutdown)). A
 /// reader that falls behind the producer rereads the log from where it was:
 /// it never holds more than
@@ -82,8 +82,9 @@ pub struct ResponseStream {
 }
 
 impl ResponseStream {
-    /// Ends this stream `after` its start, with a `retry` field of `retry`
-    /// (WHATWG "reconnection time"), even though the response goes on: the
+    /// Ends this stream `after` its start, even though the response goes
+    /// on, with a `retry` field of `retry` (WHATWG "reconnection time") on a
+    /// line that ends no block, so no client dispatches an event for it: the
     /// client reconnects with its last event id and resumes from the log.
     /// Events written before are sent as usual; the response ending first
     /// ends the stream first.
@@ -119,7 +120,8 @@ impl ResponseStream {
     ///     .await;
     /// let priming = std::str::from_utf8(events[0].as_bytes())?;
     /// assert!(priming.starts_with("data:\nid: ") && priming.ends_with("\n\n"));
-    /// assert_eq!(events[1].as_bytes(), b"retry: 1000\n\n");
+    /// // The retry is a line that ends no block: no client dispatches it.
+    /// assert_eq!(events[1].as_bytes(), b"retry: 1000\n");
     /// assert_eq!(events.len(), 2);
     ///
     /// // The client's GET with `Last-Event-ID`: the result once it is there.
@@ -146,7 +148,7 @@ impl ResponseStream {
                 }
                 tokio::select! {
                     biased;
-                    () = &mut deadline => Some((retry_event(retry), (inner, deadline, true))),
+                    () = &mut deadline => Some((EncodedEvent::trailing_retry(retry), (inner, deadline, true))),
                     event = inner.next() => event.map(|event| (event, (inner, deadline, false))),
                 }
             },
@@ -155,15 +157,6 @@ impl ResponseStream {
             inner: Mutex::new(stream.boxed()),
         }
     }
-}
-
-/// An event of only a `retry` field: no data, so a client dispatches
-/// nothing and only takes the reconnection time.
-fn retry_event(delay: Duration) -> EncodedEvent {
-    Event::new()
-        .retry(delay)
-        .encode()
-        .expect("a retry field is always valid")
 }
 
 impl Stream for ResponseStream {
@@ -351,6 +344,6 @@ impl Reader {
     /// The last event on shutdown: a `retry` drawn from the drain window.
     fn farewell(&self) -> EncodedEvent {
         let window = self.drain_window.as_millis().min(u128::from(u64::MAX)) as u64;
-        retry_event(Duration::from_millis(fastrand::u64(0..=window)))
+        EncodedEvent::trailing_retry(Duration::from_millis(fastrand::u64(0..=window)))
     }
 }
