@@ -16,8 +16,12 @@ use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 use http::StatusCode;
 use http_body_util::BodyExt;
 
-use axum_sse::{resumable::ResumableResponses, SseShutdown};
+use axum_sse::{
+    resumable::{ResumableResponses, Resume},
+    Event, SseShutdown,
+};
 use common::{redis_url, serve};
+use futures_util::StreamExt;
 use support::*;
 
 fn unique_prefix() -> String {
@@ -75,6 +79,50 @@ async fn a_reply_started_on_one_instance_is_resumed_on_the_other_exactly() {
     // An id B never saw and Redis never had.
     let (status, _) = read_events(b, "0123456789abcdef", None, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn another_instance_tells_a_live_log_from_a_missing_one_at_once() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let store = || {
+        ResumableResponses::builder()
+            .key_prefix(&prefix)
+            .connect_redis(&url)
+    };
+    let (a, b) = (store().await.unwrap(), store().await.unwrap());
+    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+    let id = a
+        .start(|mut sink| async move {
+            let _ = wait.await;
+            sink.send(Event::new().data("late")).await
+        })
+        .await
+        .unwrap();
+    // Only the start marker is in the log: B finds it all the same.
+    let Resume::Stream(mut stream) = b.resume(&id, None).await.unwrap() else {
+        panic!("a live log with no event yet was taken for a missing one")
+    };
+    go.send(()).unwrap();
+    let event = stream.next().await.unwrap();
+    assert!(
+        event.as_bytes().starts_with(b"data: late\nid: "),
+        "{event:?}"
+    );
+    assert!(stream.next().await.is_none(), "the response ended");
+    // Its Redis stream gone (expired, deleted): B has nothing to read.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let deleted: u32 = redis::cmd("DEL")
+        .arg(format!("{prefix}{id}"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the log's key is {prefix}{id}");
+    assert!(matches!(
+        b.resume(&id, None).await.unwrap(),
+        Resume::NotFound
+    ));
 }
 
 /// How many streams the shutdown test holds open.

@@ -206,7 +206,9 @@ impl Engine {
                     }
                 }
                 // The first page now, so an unreachable store is an error
-                // here; the rest as the subscriber reads.
+                // here (and a resumed subscription holds its first events
+                // when returned: resumable responses tell a missing log by
+                // that); the rest as the subscriber reads.
                 let read = feed.read_after(None).await?;
                 feed.replay_done = read < PAGE;
             }

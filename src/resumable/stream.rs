@@ -29,12 +29,6 @@ use super::{
 /// behind the missed marker.
 const FROM_START: &str = "-";
 
-/// How long to wait for a log's start marker before taking the log for
-/// missing. Both backends hand the replay's first events with the
-/// subscription, so an existing log answers at once; only a missing one
-/// (with Redis: in memory the store knows) waits this long.
-const PROBE: Duration = Duration::from_millis(25);
-
 /// What [`ResumableResponses::resume`](super::ResumableResponses::resume)
 /// found.
 ///
@@ -203,16 +197,19 @@ pub(super) async fn open(
     let mut head = VecDeque::new();
     let last_seen;
     if last_event_id.is_none() || sub.missed_events() {
-        // The missed marker, then the log's start marker if it exists.
-        let marker = tokio::time::timeout(PROBE, sub.next()).await;
+        // The missed marker, then the log's start marker if it exists. A
+        // subscription that resumes holds the first page of the history
+        // when `subscribe` returns (the store was read then), so both are
+        // there at once, or the log does not exist.
+        let marker = sub.next().now_or_never();
         let start = match marker {
-            Ok(Some(event)) if control::parse(&event) == Some(Control::Missed) => {
-                tokio::time::timeout(PROBE, sub.next()).await
+            Some(Some(event)) if control::parse(&event) == Some(Control::Missed) => {
+                sub.next().now_or_never()
             }
             _ => return Ok(Resume::NotFound),
         };
         match start {
-            Ok(Some(event)) if control::parse(&event) == Some(Control::Start) => {
+            Some(Some(event)) if control::parse(&event) == Some(Control::Start) => {
                 last_seen = control::event_id(&event).map(str::to_owned);
             }
             _ => return Ok(Resume::NotFound),
