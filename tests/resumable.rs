@@ -304,7 +304,7 @@ async fn the_bound_on_live_responses_answers_503_with_a_reason() {
     assert_eq!(app.generations.load(Ordering::SeqCst), 2);
 
     // A cancel frees a slot; the cancelled reply ends where it was.
-    assert!(responses.cancel(&a));
+    assert!(responses.cancel(&a).await.unwrap());
     common::eventually(Duration::from_secs(10), "the slot freed", || {
         responses.live() == 1
     })
@@ -313,7 +313,7 @@ async fn the_bound_on_live_responses_answers_503_with_a_reason() {
     let (status, read) = read_events(addr, &a, None, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(read, b"");
-    assert!(!responses.cancel(&a), "no longer running");
+    assert!(!responses.cancel(&a).await.unwrap(), "no longer running");
     let c = start_reply(addr, 1, 0).await;
     let (_, read) = read_events(addr, &c, None, None).await;
     assert_eq!(reply_of(&read), reply_text(1));

@@ -125,6 +125,75 @@ async fn another_instance_tells_a_live_log_from_a_missing_one_at_once() {
     ));
 }
 
+#[tokio::test]
+async fn a_cancel_on_another_instance_stops_the_producer() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let store = || {
+        ResumableResponses::builder()
+            .key_prefix(&prefix)
+            .connect_redis(&url)
+    };
+    let (a, b) = (store().await.unwrap(), store().await.unwrap());
+    /// Tells when the producer's future is dropped: it was stopped.
+    struct Stopped(Option<tokio::sync::oneshot::Sender<()>>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            let _ = self.0.take().map(|stopped| stopped.send(()));
+        }
+    }
+    let (stopped, on_stopped) = tokio::sync::oneshot::channel();
+    let id = a
+        .start(move |mut sink| async move {
+            let _stopped = Stopped(Some(stopped));
+            sink.send(Event::new().data("first")).await?;
+            std::future::pending().await
+        })
+        .await
+        .unwrap();
+    let Resume::Stream(mut reader) = b.resume(&id, None).await.unwrap() else {
+        panic!("the response is on Redis")
+    };
+    let first = reader.next().await.unwrap();
+    assert!(
+        first.as_bytes().starts_with(b"data: first\nid: "),
+        "{first:?}"
+    );
+    assert_eq!(a.live(), 1);
+    assert!(
+        b.cancel(&id).await.unwrap(),
+        "B finds the response in Redis"
+    );
+    // Bounded, so a regression fails instead of hanging the suite.
+    tokio::time::timeout(Duration::from_secs(10), on_stopped)
+        .await
+        .expect("the producer on A was stopped")
+        .unwrap();
+    assert!(
+        reader.next().await.is_none(),
+        "B's reader ends with the response"
+    );
+    common::eventually(Duration::from_secs(10), "A's slot freed", || a.live() == 0).await;
+    // The response ended incomplete where it was: its one event, on either
+    // instance; a second cancel changes nothing.
+    for store in [&a, &b] {
+        let Resume::Stream(stream) = store.resume(&id, None).await.unwrap() else {
+            panic!("the log is kept for the TTL")
+        };
+        let events: Vec<_> = stream.collect().await;
+        assert_eq!(events, vec![first.clone()]);
+    }
+    assert!(b.cancel(&id).await.unwrap());
+    assert!(
+        !b.cancel("0123456789abcdef").await.unwrap(),
+        "an unknown id"
+    );
+    assert!(
+        !a.cancel("0123456789abcdef").await.unwrap(),
+        "an unknown id"
+    );
+}
+
 /// How many streams the shutdown test holds open.
 const STREAMS: usize = 1_000;
 

@@ -106,6 +106,9 @@
 //!   instance; its expiry (`PEXPIRE`) is pushed back to the TTL by every
 //!   event, so a finished log expires a TTL after its end. Choose a TTL
 //!   longer than the longest silence of a producer.
+//!   [`cancel`](ResumableResponses::cancel) works from any instance: a
+//!   request on the stream `{key prefix}{id}/cancel` reaches the instance
+//!   that runs the producer.
 //!
 //! A reader never holds the response: it reads the log as the producer
 //! writes it; one that falls more than

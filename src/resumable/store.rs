@@ -9,13 +9,14 @@ use std::{
     time::Duration,
 };
 
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     broadcast::{Broadcast, BroadcastBuilder},
     util::sync::lock,
+    Event,
 };
 
 use super::{
@@ -217,8 +218,19 @@ impl ResumableResponses {
             );
             seq
         };
+        // With Redis, a cancel may come from any instance: listen for it
+        // from before the response can be found.
+        let mut cancel_requests = None;
         if matches!(inner.logs, Logs::Shared(_)) {
-            if let Err(err) = log.publish(id, Control::Start.event()).await {
+            let listened = log.subscribe(&cancel_topic(id), None).await;
+            let started = match listened {
+                Ok(requests) => {
+                    cancel_requests = Some(requests);
+                    log.publish(id, Control::Start.event()).await.map(drop)
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = started {
                 let mut state = lock(&inner.state);
                 state.live -= 1;
                 state.entries.remove(id);
@@ -237,6 +249,17 @@ impl ResumableResponses {
         let run = AssertUnwindSafe(producer(EventSink::new(Arc::clone(&shared)))).catch_unwind();
         let weak = Arc::downgrade(inner);
         let max_duration = inner.config.max_duration;
+        let cancel_requested = async move {
+            let Some(mut requests) = cancel_requests else {
+                return std::future::pending().await;
+            };
+            if requests.next().await.is_none() {
+                // Redis failed for some 10 s: this response can now only be
+                // cancelled on this instance.
+                tracing::warn!("lost the cancel requests of a resumable response");
+                std::future::pending::<()>().await;
+            }
+        };
         inner.tasks.spawn(async move {
             let outcome = tokio::select! {
                 result = run => match result {
@@ -253,6 +276,7 @@ impl ResumableResponses {
                     }
                 },
                 () = cancel.cancelled() => Control::Cut,
+                () = cancel_requested => Control::Cut,
                 () = tokio::time::sleep(max_duration) => {
                     tracing::warn!(?max_duration, "resumable producer ran out of time");
                     Control::Cut
@@ -266,22 +290,44 @@ impl ResumableResponses {
         Ok(())
     }
 
-    /// Stops the producer of response `id` (on this instance) and ends the
-    /// response there, incomplete: readers get what was written, then the
-    /// end of their stream. Returns whether a producer was running here.
-    pub fn cancel(&self, id: &str) -> bool {
-        let state = lock(&self.inner.state);
-        match state
+    /// Stops the producer of response `id` and ends the response there,
+    /// incomplete: readers get what was written, then the end of their
+    /// stream. A response that has already ended stays as it is.
+    ///
+    /// In memory the producer runs on this instance, or nowhere. With
+    /// Redis it may run on any instance of the store: when it does not run
+    /// here and its log exists, the request goes through Redis to every
+    /// instance, and the one running the producer stops it (in about one
+    /// round trip to Redis).
+    ///
+    /// Returns `true` when a producer was running here and is stopped, or
+    /// (Redis) when the response's log exists and the request was sent;
+    /// `false` when no such response is known (in memory: none runs here).
+    ///
+    /// # Errors
+    ///
+    /// [`ResumableError::Backend`] when Redis cannot be reached.
+    pub async fn cancel(&self, id: &str) -> Result<bool, ResumableError> {
+        let running_here = lock(&self.inner.state)
             .entries
             .get(id)
-            .and_then(|entry| entry.cancel.as_ref())
-        {
-            Some(cancel) => {
-                cancel.cancel();
-                true
-            }
-            None => false,
+            .and_then(|entry| entry.cancel.clone());
+        if let Some(cancel) = running_here {
+            cancel.cancel();
+            return Ok(true);
         }
+        let Logs::Shared(log) = &self.inner.logs else {
+            return Ok(false);
+        };
+        // Only for a log that exists: a request for any id would leave a
+        // key in Redis.
+        if let Resume::NotFound = self.resume(id, None).await? {
+            return Ok(false);
+        }
+        log.publish(&cancel_topic(id), Event::new().data("cancel"))
+            .await
+            .map_err(ResumableError::Backend)?;
+        Ok(true)
     }
 
     /// Opens a reader of response `id` from a client's `Last-Event-ID`
@@ -352,6 +398,13 @@ impl ResumableResponses {
     pub fn retained(&self) -> usize {
         lock(&self.inner.state).retained
     }
+}
+
+/// The topic on which any instance asks the one that runs response `id`'s
+/// producer to cancel it (Redis only). A response id never holds `/`, so
+/// no response's log has this name.
+fn cancel_topic(id: &str) -> String {
+    format!("{id}/cancel")
 }
 
 /// The producer of `id` returned: free its live slot, and keep its log for
