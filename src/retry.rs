@@ -56,13 +56,12 @@ impl RetryLayer {
     /// Advises clients to wait `delay` (in whole milliseconds) before they
     /// reconnect: `retry: <ms>\n`, sent with the first event.
     pub fn new(delay: Duration) -> Self {
-        let event = Event::new()
+        // A `retry` alone ends no block: the line, without a blank line.
+        let prefix = Event::new()
             .retry(delay)
             .encode()
             .expect("retry is always valid")
             .into_bytes();
-        // The line alone, without the blank line that would end a block.
-        let prefix = event.slice(..event.len() - 1);
         Self { prefix }
     }
 }

@@ -216,8 +216,9 @@ async fn standalone_layers_on_axums_own_sse() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_that_opens_with_a_comment_keeps_it_a_comment() {
-    // A handler that flushes the headers with a comment first: the retry
-    // advice must not turn that comment's block into a dispatched one.
+    // A handler that flushes the headers with a comment first: the comment
+    // ends no block, so it joins the first event's, and the retry advice
+    // never makes a block of its own.
     let events = || async {
         SseBody::new(stream::iter([
             Event::new().comment("connected"),
@@ -230,7 +231,7 @@ async fn a_stream_that_opens_with_a_comment_keeps_it_a_comment() {
     let frames = frames(app, get_root(), Duration::from_secs(1)).await;
     assert_eq!(
         wire(&frames),
-        ": connected\n\nretry: 1000\nid: 1\ndata: a\n\n"
+        "retry: 1000\n: connected\nid: 1\ndata: a\n\n"
     );
     assert_read_alike(&wire(&frames)).await;
 }
@@ -246,7 +247,8 @@ async fn the_loose_parser_of_these_tests_does_catch_empty_blocks() {
 }
 
 /// One event a handler sends: after `delay` seconds, with or without an id,
-/// a type, a `retry` of its own, a comment.
+/// a type, a `retry` of its own, a comment; or, `bare`, a keep-alive sent by
+/// hand: only a comment and a `retry`, no data.
 #[derive(Debug, Clone)]
 struct Step {
     delay: u64,
@@ -255,6 +257,7 @@ struct Step {
     retry: bool,
     comment: bool,
     data: String,
+    bare: bool,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -265,18 +268,25 @@ fn step() -> impl Strategy<Value = Step> {
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.1),
         "[a-z\n]{0,6}",
+        prop::bool::weighted(0.15),
     )
-        .prop_map(|(delay, id, event_type, retry, comment, data)| Step {
+        .prop_map(|(delay, id, event_type, retry, comment, data, bare)| Step {
             delay,
             id,
             event_type,
             retry,
             comment,
             data,
+            bare,
         })
 }
 
 fn event(index: usize, step: &Step) -> Event {
+    if step.bare {
+        return Event::new()
+            .comment("keep-alive")
+            .retry(Duration::from_millis(900));
+    }
     let mut event = Event::new();
     if step.comment {
         event = event.comment("c");
@@ -410,8 +420,10 @@ async fn resumable_frames(
             }
             for (index, step) in steps.iter().enumerate() {
                 tokio::time::sleep(Duration::from_secs(step.delay)).await;
+                // The log gives ids, and refuses events without data.
                 let step = Step {
                     id: false,
+                    bare: false,
                     ..step.clone()
                 };
                 sink.send(event(index, &step)).await?;
@@ -523,6 +535,7 @@ async fn a_resumable_stream_closed_early_ends_with_a_lone_retry_line() {
         retry: false,
         comment: false,
         data: "r".into(),
+        bare: false,
     };
     let frames = resumable_frames(
         vec![step(1), step(60)],
@@ -557,6 +570,7 @@ async fn a_resumable_stream_cut_by_the_store_shutdown_ends_with_a_lone_retry_lin
         retry: false,
         comment: false,
         data: "t".into(),
+        bare: false,
     };
     let frames = resumable_frames(
         vec![step.clone(), step.clone(), step],

@@ -173,7 +173,8 @@ impl BroadcastBuilder {
     /// ```
     /// use axum_sse::{broadcast::{Broadcast, BroadcastError}, Event};
     ///
-    /// let err = Broadcast::builder().try_missed_event(Event::new().id(1)).unwrap_err();
+    /// let with_id = Event::new().id(1).data("");
+    /// let err = Broadcast::builder().try_missed_event(with_id).unwrap_err();
     /// assert!(matches!(err, BroadcastError::IdNotAllowed));
     /// ```
     ///

@@ -44,6 +44,22 @@ const SPARE_KEPT: usize = 64;
 /// value is empty), and the event ends with a blank line. The event is encoded
 /// while it is built: sending it costs no further formatting.
 ///
+/// An event of only comments and `retry` (or of nothing) is not a block: it
+/// goes out without the blank line, so its lines join the next event's
+/// block. `EventSource` reads it the same either way (comments are skipped,
+/// and `retry` sets the reconnection time when its line is parsed, WHATWG
+/// HTML 9.2.6), but loose parsers (the `openai` SDKs) dispatch every block
+/// once an id was seen, and would hand the application an empty event.
+///
+/// ```
+/// # use axum_sse::Event;
+/// # use std::time::Duration;
+/// let keepalive = Event::new().comment("still working");
+/// assert_eq!(keepalive.encode().unwrap().as_bytes(), b": still working\n");
+/// let advice = Event::new().retry(Duration::from_secs(2));
+/// assert_eq!(advice.encode().unwrap().as_bytes(), b"retry: 2000\n");
+/// ```
+///
 /// Setters never panic. `event` and `id` cannot hold a line break (that would
 /// let a value inject fields of its own) and `id` cannot hold NUL: such a value
 /// makes the event invalid, and sending it fails with
@@ -74,6 +90,22 @@ struct Encoding {
     /// The wire form, always ending with the blank line's `\n`.
     buf: Vec<u8>,
     invalid: Option<InvalidField>,
+    /// Whether a `data`, `event` or `id` line was written: only then is the
+    /// event a block that the blank line ends. Comments and `retry` alone
+    /// go out without it.
+    opens_block: bool,
+}
+
+impl Encoding {
+    /// The wire form: with the closing blank line if the event is a block.
+    #[inline]
+    fn wire(&self) -> &[u8] {
+        if self.opens_block {
+            &self.buf
+        } else {
+            &self.buf[..self.buf.len().saturating_sub(1)]
+        }
+    }
 }
 
 /// The encoding goes on to build the next event on this thread.
@@ -157,6 +189,7 @@ impl Event {
             return Err(EventError::Json(Box::new(err)));
         }
         buf.extend_from_slice(b"\n\n");
+        self.encoding().opens_block = true;
         Ok(self)
     }
 
@@ -218,7 +251,9 @@ impl Event {
         self.id(id).check()
     }
 
-    /// Sets the client's reconnection delay (`retry:`, in whole milliseconds).
+    /// Sets the client's reconnection delay (`retry:`, in whole milliseconds;
+    /// the WHATWG "reconnection time"). An event with nothing else but
+    /// comments ends no block (see [`Event`]).
     pub fn retry(mut self, delay: Duration) -> Self {
         let mut digits = itoa::Buffer::new();
         self.encoding()
@@ -228,6 +263,9 @@ impl Event {
 
     /// Adds a comment line (`: text`), which clients ignore. Text with line
     /// breaks becomes several comment lines; an empty comment is `:` alone.
+    /// An event of only comments (and `retry`) ends no block (see [`Event`]),
+    /// so a keep-alive sent by hand never looks like an event to a loose
+    /// parser.
     pub fn comment(mut self, text: impl AsRef<str>) -> Self {
         self.encoding().text_field(COMMENT, text.as_ref());
         self
@@ -253,6 +291,9 @@ impl Event {
     /// The first invalid field, as [`check`](Event::check) reports it.
     pub fn encode(self) -> Result<EncodedEvent, EventError> {
         let mut encoding = self.check()?.into_encoding();
+        if !encoding.opens_block {
+            encoding.buf.pop();
+        }
         let buf = &mut encoding.buf;
         // An encoded event is meant to be kept and shared (a history, a
         // fan-out): it should not keep the builder's spare room. Such a
@@ -289,12 +330,10 @@ impl Event {
         }
     }
 
-    /// The bytes on the wire, blank line included, whether valid or not.
+    /// The bytes on the wire, whether valid or not.
     #[inline]
     pub(crate) fn wire(&self) -> &[u8] {
-        self.encoding
-            .as_deref()
-            .map_or(&[], |encoding| &encoding.buf)
+        self.encoding.as_deref().map_or(&[], Encoding::wire)
     }
 
     /// The first problem found while the event was built, if any.
@@ -369,6 +408,7 @@ impl Encoding {
     /// takes the place of the closing `\n` and is followed by it.
     #[inline(always)]
     fn append_line(&mut self, name: LineName, value: &[u8]) {
+        self.opens_block |= name.opens_block;
         let name = if value.is_empty() {
             name.alone
         } else {
@@ -382,25 +422,30 @@ impl Encoding {
     }
 }
 
-/// How a line starts: `name: ` before a value, `name:` alone.
+/// How a line starts: `name: ` before a value, `name:` alone; and whether
+/// the line makes the event a block the blank line must end.
 #[derive(Clone, Copy)]
 struct LineName {
     before_value: &'static [u8],
     alone: &'static [u8],
+    opens_block: bool,
 }
 
 const DATA: LineName = LineName {
     before_value: b"data: ",
     alone: b"data:",
+    opens_block: true,
 };
 
 const COMMENT: LineName = LineName {
     before_value: b": ",
     alone: b":",
+    opens_block: false,
 };
 
-/// A finished event: the exact bytes it puts on the wire, blank line
-/// included. Cloning is free (the bytes are shared), so one event can go to
+/// A finished event: the exact bytes it puts on the wire, its blank line
+/// included (an event of only comments and `retry` has none: see
+/// [`Event`]). Cloning is free (the bytes are shared), so one event can go to
 /// any number of streams without being encoded again.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncodedEvent {
@@ -418,22 +463,14 @@ impl EncodedEvent {
         self.bytes
     }
 
-    /// A lone `retry: <ms>` line with no blank line after it, for the very
-    /// end of a stream. A client takes the reconnection time when it parses
-    /// the line (WHATWG HTML 9.2.6, "retry"), but the line ends no block, so
-    /// no parser, strict or loose, dispatches anything for it: a block of
-    /// only `retry` would be an empty event to the `openai` SDKs' parsers.
-    /// Whatever the stream still sends after it joins its block.
+    /// A lone `retry: <ms>` line, for the very end of a stream (see
+    /// [`Event::retry`]: a `retry` alone ends no block, so no parser
+    /// dispatches anything for it).
     pub(crate) fn trailing_retry(delay: Duration) -> Self {
-        let block = Event::new()
+        Event::new()
             .retry(delay)
             .encode()
             .expect("a retry field is always valid")
-            .bytes;
-        debug_assert!(block.ends_with(b"\n\n"));
-        Self {
-            bytes: block.slice(..block.len() - 1),
-        }
     }
 }
 
@@ -475,14 +512,18 @@ impl EventField {
             Self::Event => LineName {
                 before_value: b"event: ",
                 alone: b"event:",
+                opens_block: true,
             },
             Self::Id => LineName {
                 before_value: b"id: ",
                 alone: b"id:",
+                opens_block: true,
             },
+            // The reconnection time is taken when the line is parsed.
             Self::Retry => LineName {
                 before_value: b"retry: ",
                 alone: b"retry:",
+                opens_block: false,
             },
         }
     }
@@ -605,12 +646,30 @@ mod tests {
 
     #[test]
     fn comments_and_retry() {
-        assert_eq!(wire(Event::new().comment("")), ":\n\n");
-        assert_eq!(wire(Event::new().comment("hi\nthere")), ": hi\n: there\n\n");
+        // Comments and `retry` alone end no block.
+        assert_eq!(wire(Event::new()), "");
+        assert_eq!(wire(Event::new().comment("")), ":\n");
+        assert_eq!(wire(Event::new().comment("hi\nthere")), ": hi\n: there\n");
         assert_eq!(
             wire(Event::new().retry(Duration::from_millis(1500))),
-            "retry: 1500\n\n"
+            "retry: 1500\n"
         );
+        assert_eq!(
+            wire(Event::new().comment("c").retry(Duration::from_millis(1))),
+            ": c\nretry: 1\n"
+        );
+        // Any other field makes a block, wherever it comes.
+        assert_eq!(wire(Event::new().comment("c").data("")), ": c\ndata:\n\n");
+        assert_eq!(
+            wire(Event::new().retry(Duration::ZERO).id(1)),
+            "retry: 0\nid: 1\n\n"
+        );
+        assert_eq!(
+            wire(Event::new().comment("c").event("e")),
+            ": c\nevent: e\n\n"
+        );
+        let json = Event::new().comment("c").json(&1).unwrap();
+        assert_eq!(wire(json), ": c\ndata: 1\n\n");
     }
 
     #[test]

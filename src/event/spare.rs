@@ -39,6 +39,7 @@ pub(super) fn give_back(mut encoding: Box<Encoding>) {
     }
     encoding.buf.clear();
     encoding.invalid = None;
+    encoding.opens_block = false;
     let _ = SPARE.try_with(|spare| spare.set(Some(encoding)));
 }
 
@@ -50,11 +51,12 @@ mod tests {
     fn a_returned_encoding_is_handed_out_again_empty() {
         let mut encoding = take();
         encoding.buf.extend_from_slice(&[b'x'; 300]);
+        encoding.opens_block = true;
         let capacity = encoding.buf.capacity();
         let address = encoding.buf.as_ptr();
         give_back(encoding);
         let again = take();
-        assert!(again.buf.is_empty() && again.invalid.is_none());
+        assert!(again.buf.is_empty() && again.invalid.is_none() && !again.opens_block);
         assert_eq!(
             (again.buf.capacity(), again.buf.as_ptr()),
             (capacity, address)

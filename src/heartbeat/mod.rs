@@ -94,13 +94,12 @@ impl HeartbeatLayer {
     /// Sends the comment line `: text\n` as the heartbeat (several comment
     /// lines if `text` has line breaks), with no blank line after it.
     pub fn comment(mut self, text: impl AsRef<str>) -> Self {
-        let block = Event::new()
+        // Comments alone end no block: the lines, without a blank line.
+        Arc::make_mut(&mut self.setting).message = Event::new()
             .comment(text)
             .encode()
             .expect("comments are always valid")
             .into_bytes();
-        // The lines alone, without the blank line that would end a block.
-        Arc::make_mut(&mut self.setting).message = block.slice(..block.len() - 1);
         self
     }
 
