@@ -162,7 +162,8 @@ impl BroadcastBuilder {
     ///
     /// When the event is invalid, has no `data` field (see
     /// [`EventError::NoData`](crate::EventError::NoData)) or carries an `id`
-    /// (it must not move the client's last event id). See [`try_missed_event`](Self::try_missed_event).
+    /// (it must not move the client's last event id). See
+    /// [`try_missed_event`](Self::try_missed_event).
     pub fn missed_event(self, event: Event) -> Self {
         self.try_missed_event(event)
             .unwrap_or_else(|err| panic!("invalid missed-events event: {err}"))

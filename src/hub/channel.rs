@@ -228,8 +228,8 @@ impl HubBuilder {
     /// The event a subscription sends when its authorization expires,
     /// just before it ends. It must have `data` (see
     /// [`EventError::NoData`](crate::EventError::NoData)) and should carry
-    /// no `id` (the client keeps its last one). Default `event: expired`, `data: the authorization
-    /// expired`.
+    /// no `id` (the client keeps its last one). Default `event: expired`,
+    /// `data: the authorization expired`.
     pub fn expired_event(mut self, event: Event) -> Self {
         self.expired = event;
         self

@@ -155,8 +155,9 @@
 //! With [`ResumableBuilder::shutdown`], triggering the [`SseShutdown`]
 //! handle ends every open reader with a `retry` line (WHATWG "reconnection
 //! time"; a line with no blank line after it, which sets the time and
-//! dispatches nothing, even in loose parsers) drawn evenly from [`drain_window`](ResumableBuilder::drain_window),
-//! so the clients come back spread over it, and refuses new responses.
+//! dispatches nothing, even in loose parsers) drawn evenly from
+//! [`drain_window`](ResumableBuilder::drain_window), so the clients come
+//! back spread over it, and refuses new responses.
 //! Producers go on; [`ResumableResponses::drain`] waits for them up to a
 //! deadline, then cancels the rest. With Redis every event is in Redis when
 //! it is written: a client that reconnects to another instance reads on.

@@ -65,9 +65,9 @@ impl EventSink {
     ///
     /// - [`SinkError::InvalidEvent`] (an invalid field, or no `data` field:
     ///   [`EventError::NoData`](crate::EventError::NoData)),
-    ///   [`SinkError::ReservedType`] (its
-    ///   type is `axum-sse-resumable`), [`SinkError::IdNotAllowed`]: this
-    ///   event was refused, the response goes on.
+    ///   [`SinkError::ReservedType`] (its type is `axum-sse-resumable`),
+    ///   [`SinkError::IdNotAllowed`]: this event was refused, the response
+    ///   goes on.
     /// - [`SinkError::TooLarge`]: it would take the response past
     ///   [`max_events`](super::ResumableBuilder::max_events) or
     ///   [`max_bytes`](super::ResumableBuilder::max_bytes) (its encoded
