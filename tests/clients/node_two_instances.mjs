@@ -2,7 +2,8 @@
 // started on instance A resumes on instance B, the tokens generated while
 // the client was away arrive at once, the producer ran once over both, and
 // the AI SDK's resume (`DefaultChatTransport.reconnectToStream`) on B finds
-// the chat's active stream that POST /api/chat started on A.
+// the chat's active stream that POST /api/chat started on A, and a turn
+// that ends never clears a newer turn's active stream.
 //   CHAT_BASE_A=http://127.0.0.1:3000 CHAT_BASE_B=http://127.0.0.1:3001 \
 //     node node_two_instances.mjs
 // Both instances share a REDIS_URL and run with TOKEN_DELAY_MS=100 (run.sh
@@ -175,6 +176,46 @@ await runTests('node_two_instances', [
       const again = await transport.reconnectToStream({ chatId, abortSignal: AbortSignal.timeout(TEST_TIMEOUT_MS) });
       assert(again === null, `a finished reply is still the active stream on ${name} (want 204)`);
     }
+  }],
+  ['AI SDK: a turn that ends on A does not clear the newer turn started on B', async () => {
+    const chatId = `chat-turns-${RUN}`;
+    const first = `first turn ${RUN} one two three`;
+    // Longer, so it is still being generated when the first turn ends.
+    const second = `second turn ${RUN} one two three four five six seven eight nine ten`;
+    const post = (base, messages) => fetch(`${base}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: chatId, messages, trigger: 'submit-message' }),
+      signal: AbortSignal.timeout(TEST_TIMEOUT_MS),
+    });
+    const turn1 = await post(A, [userMessage('user-1', first)]);
+    assert(turn1.status === 200, `POST ${A}/api/chat: status ${turn1.status}`);
+    const parts1 = sseEvents(turn1);
+    await parts1.next();
+    // The user sends again (regenerates) on B while the first turn runs.
+    const turn2 = await post(B, [
+      userMessage('user-1', first),
+      { id: `${chatId}-1`, role: 'assistant', parts: [{ type: 'text', text: 'cut short' }] },
+      userMessage('user-2', second),
+    ]);
+    assert(turn2.status === 200, `POST ${B}/api/chat: status ${turn2.status}`);
+    await turn2.body.cancel();
+    // The first turn, read to its end: its producer has cleared what it
+    // could by then.
+    let last1;
+    for await (const ev of parts1) last1 = ev.data;
+    assert(last1 === '[DONE]', `the first turn ended with ${JSON.stringify(last1)}`);
+
+    const onA = new DefaultChatTransport({ api: `${A}/api/chat` });
+    const chunks = await onA.reconnectToStream({ chatId, abortSignal: AbortSignal.timeout(TEST_TIMEOUT_MS) });
+    assert(chunks, 'reconnectToStream on A gave null (204): the chat has no active stream once the first turn ended (the second turn, started on B, was cleared by the first or never seen on A)');
+    let last;
+    for await (const message of readUIMessageStream({ stream: chunks, terminateOnError: true })) last = message;
+    assert(last && last.id === `${chatId}-3`, `resumed message id ${JSON.stringify(last && last.id)}, want ${chatId}-3 (the second turn)`);
+    const want = replyTokens(second).join('');
+    assert(textOf(last) === want, `resumed text ${JSON.stringify(textOf(last))}, want ${JSON.stringify(want)}`);
+    const again = await onA.reconnectToStream({ chatId, abortSignal: AbortSignal.timeout(TEST_TIMEOUT_MS) });
+    assert(again === null, 'the second turn, finished, is still the active stream (want 204)');
   }],
 ], {
   before: () => {

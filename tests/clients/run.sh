@@ -20,7 +20,8 @@
 #
 # With REDIS_URL set, two more chat instances on that Redis (CHAT_BASE_A,
 # CHAT_BASE_B; TOKEN_DELAY_MS=100, TWO_TOKEN_DELAY_MS to change it) check
-# that a reply started on one resumes on the other (node_two_instances).
+# that a reply started on one resumes on the other (node_two_instances,
+# browser_two_instances).
 # With CI set and no REDIS_URL, those checks fail rather than skip.
 #
 # The openai example runs with HEARTBEAT_MS=50 and a longer TOKEN_DELAY_MS
@@ -179,6 +180,7 @@ run browser_mercure node "$HERE/browser_mercure.mjs"
 # Two chat instances on one Redis; under CI it runs (and fails) without one.
 if [ -n "${REDIS_URL:-}" ] || [ -n "${CHAT_BASE_B:-}" ] || [ -n "${CI:-}" ]; then
   run node_two_instances node "$HERE/node_two_instances.mjs"
+  run browser_two_instances node "$HERE/browser_two_instances.mjs"
 fi
 
 for i in "${!SERVER_PIDS[@]}"; do
