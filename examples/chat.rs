@@ -44,7 +44,14 @@
 //!
 //! With `REDIS_URL` set, the replies live in Redis: two instances on the
 //! same Redis share them, and a reply started on one is read on the other
-//! (the AI SDK's chat-to-stream map stays per instance in this example).
+//! (from `Last-Event-ID`, those tokens generated while the client was away
+//! at once). The chat's active stream lives there too, as the AI SDK asks
+//! of an app's chat store: `POST /api/chat` sets `chat:{id}:active` to the
+//! reply's response id, the reply clears it when it ends (only if it still
+//! names this reply, so an older turn never clears a newer one's), and
+//! `GET /api/chat/{id}/stream` on any instance reads the reply it names.
+//! Without Redis that map is in memory. `/generations` counts the
+//! generations run on its own instance.
 //!
 //! Ctrl-C (or SIGTERM) ends every open `/chat` stream with `event:
 //! shutdown` and every `/api/chat` stream with a `retry` spread over 2 s;
@@ -89,7 +96,105 @@ struct AppState {
     /// How often the reply to each prompt was generated.
     generations: Arc<Mutex<HashMap<String, usize>>>,
     /// The AI SDK chats' active streams: chat id to response id.
-    active: Arc<Mutex<HashMap<String, String>>>,
+    active: ActiveStreams,
+}
+
+/// How long a reply may be generated (the store's `max_duration`), and so
+/// how long a chat's active-stream pointer in Redis lives at most: one
+/// whose reply could not clear it (its instance died) expires then.
+const MAX_REPLY: Duration = Duration::from_secs(10 * 60);
+
+/// The AI SDK chats' active streams, chat id to response id: the
+/// `activeStreamId` of the chat record the AI SDK's resume guide keeps in
+/// the app's own store. In memory, or in Redis for every instance on it.
+#[derive(Clone)]
+enum ActiveStreams {
+    Memory(Arc<Mutex<HashMap<String, String>>>),
+    #[cfg(feature = "redis")]
+    Redis(redis::aio::ConnectionManager),
+}
+
+/// Deletes `KEYS[1]` only if it still holds `ARGV[1]`, in one step.
+#[cfg(feature = "redis")]
+const COMPARE_AND_DELETE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+#[cfg(feature = "redis")]
+fn active_key(chat_id: &str) -> String {
+    format!("chat:{chat_id}:active")
+}
+
+/// What a chat store failure answers: the client may try again.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+fn store_unavailable(err: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %err, "the chat store failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the chat store is unavailable",
+    )
+        .into_response()
+}
+
+impl ActiveStreams {
+    /// Makes `response_id` the active stream of `chat_id`.
+    async fn set(&self, chat_id: &str, response_id: &str) -> Result<(), Response> {
+        match self {
+            Self::Memory(map) => {
+                let mut map = map.lock().unwrap();
+                map.insert(chat_id.to_owned(), response_id.to_owned());
+                Ok(())
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(conn) => redis::cmd("SET")
+                .arg(active_key(chat_id))
+                .arg(response_id)
+                .arg("EX")
+                .arg(MAX_REPLY.as_secs())
+                .query_async(&mut conn.clone())
+                .await
+                .map_err(store_unavailable),
+        }
+    }
+
+    /// The active stream of `chat_id`, if any.
+    async fn get(&self, chat_id: &str) -> Result<Option<String>, Response> {
+        match self {
+            Self::Memory(map) => Ok(map.lock().unwrap().get(chat_id).cloned()),
+            #[cfg(feature = "redis")]
+            Self::Redis(conn) => redis::cmd("GET")
+                .arg(active_key(chat_id))
+                .query_async(&mut conn.clone())
+                .await
+                .map_err(store_unavailable),
+        }
+    }
+
+    /// Clears the active stream of `chat_id` if it is still `response_id`.
+    async fn clear(&self, chat_id: &str, response_id: &str) {
+        match self {
+            Self::Memory(map) => {
+                let mut map = map.lock().unwrap();
+                if map.get(chat_id).map(String::as_str) == Some(response_id) {
+                    map.remove(chat_id);
+                }
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(conn) => {
+                let result: redis::RedisResult<i64> = redis::cmd("EVAL")
+                    .arg(COMPARE_AND_DELETE)
+                    .arg(1)
+                    .arg(active_key(chat_id))
+                    .arg(response_id)
+                    .query_async(&mut conn.clone())
+                    .await;
+                if let Err(err) = result {
+                    // It expires with MAX_REPLY; until then a resume reads
+                    // the finished reply again.
+                    tracing::warn!(error = %err, chat_id, "could not clear the active stream");
+                }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -293,11 +398,9 @@ async fn generate_ui_stream(
         sink.send(Event::new().data("[DONE]")).await
     }
     .await;
-    // The chat has no active stream any more.
-    let mut active = state.active.lock().unwrap();
-    if active.get(&chat_id).map(String::as_str) == Some(sink.response_id()) {
-        active.remove(&chat_id);
-    }
+    // The chat has no active stream any more (before the response ends, so
+    // a client that read it to its end finds none).
+    state.active.clear(&chat_id, sink.response_id()).await;
     result
 }
 
@@ -305,7 +408,7 @@ async fn generate_ui_stream(
 async fn ai_sdk_chat(
     State(state): State<AppState>,
     Json(request): Json<UiChatRequest>,
-) -> Result<Resume, ResumableError> {
+) -> Result<Resume, Response> {
     let prompt: String = request
         .messages
         .iter()
@@ -327,13 +430,21 @@ async fn ai_sdk_chat(
     let id = state
         .responses
         .start(move |sink| async move {
-            let _ = on_registered.await;
+            if on_registered.await.is_err() {
+                // The chat store failed: nobody could resume this reply.
+                return Ok(());
+            }
             generate_ui_stream(task_state, task_chat, message_id, prompt, sink).await
         })
-        .await?;
-    state.active.lock().unwrap().insert(chat_id, id.clone());
+        .await
+        .map_err(IntoResponse::into_response)?;
+    state.active.set(&chat_id, &id).await?;
     let _ = registered.send(());
-    state.responses.resume(&id, None).await
+    state
+        .responses
+        .resume(&id, None)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 /// `GET /api/chat/{id}/stream`: the AI SDK's resume endpoint. The chat's
@@ -341,10 +452,13 @@ async fn ai_sdk_chat(
 async fn ai_sdk_resume(
     State(state): State<AppState>,
     Path(chat_id): Path<String>,
-) -> Result<Resume, ResumableError> {
-    let active = state.active.lock().unwrap().get(&chat_id).cloned();
-    match active {
-        Some(id) => state.responses.resume(&id, None).await,
+) -> Result<Resume, Response> {
+    match state.active.get(&chat_id).await? {
+        Some(id) => state
+            .responses
+            .resume(&id, None)
+            .await
+            .map_err(IntoResponse::into_response),
         None => Ok(Resume::NotFound),
     }
 }
@@ -369,30 +483,40 @@ async fn main() {
     let shutdown = SseShutdown::new();
     let responses = ResumableResponses::builder()
         .ttl(ttl)
+        .max_duration(MAX_REPLY)
         .shutdown(shutdown.clone())
         .drain_window(Duration::from_secs(2));
-    let responses = match std::env::var("REDIS_URL") {
+    let (responses, active) = match std::env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => {
             #[cfg(feature = "redis")]
             {
-                tracing::info!("replies live in Redis at {url}");
-                responses
+                tracing::info!("replies and active streams live in Redis at {url}");
+                let client = redis::Client::open(url.as_str()).expect("a valid REDIS_URL");
+                // Fails fast while Redis is away: the route answers 503.
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Duration::from_secs(2))
+                    .set_response_timeout(Duration::from_secs(2));
+                let conn = redis::aio::ConnectionManager::new_with_config(client, config)
+                    .await
+                    .expect("connect to Redis");
+                let responses = responses
                     .connect_redis(&url)
                     .await
-                    .expect("connect to Redis")
+                    .expect("connect to Redis");
+                (responses, ActiveStreams::Redis(conn))
             }
             #[cfg(not(feature = "redis"))]
             {
                 panic!("REDIS_URL is set: run with `--features redis` ({url})");
             }
         }
-        _ => responses.build(),
+        _ => (responses.build(), ActiveStreams::Memory(Arc::default())),
     };
     let state = AppState {
         responses: responses.clone(),
         token_delay,
         generations: Arc::default(),
-        active: Arc::default(),
+        active,
     };
     let sse = SseLayer::builder()
         .heartbeat(Duration::from_secs(15))

@@ -18,6 +18,12 @@
 # .ci/run sets it) a second instance on the same Redis (MERCURE_BASE2)
 # checks that two instances are one hub.
 #
+# With REDIS_URL set, two more chat instances on that Redis (CHAT_BASE_A,
+# CHAT_BASE_B; TOKEN_DELAY_MS=100, TWO_TOKEN_DELAY_MS to change it) check
+# that a reply started on one resumes on the other (node_two_instances,
+# browser_two_instances).
+# With CI set and no REDIS_URL, those checks fail rather than skip.
+#
 # The openai example runs with HEARTBEAT_MS=50 and a longer TOKEN_DELAY_MS
 # (OPENAI_TOKEN_DELAY_MS, default 80), so heartbeats fire between every two
 # tokens of every reply.
@@ -62,33 +68,38 @@ if [ ! -x "$PYTHON" ]; then
     || { cat "$LOG_DIR/pip.log" >&2; die "creating tests/clients/.venv from requirements.txt failed"; }
 fi
 
-# start_example NAME PROBE_PATH [VAR=VALUE...]: starts the built example NAME
-# on a free port with the given environment, waits until GET PROBE_PATH
-# answers 200, and sets STARTED_BASE.
+# start_example NAME[@LABEL] PROBE_PATH [VAR=VALUE...]: starts the built
+# example NAME on a free port with the given environment, waits until GET
+# PROBE_PATH answers 200, and sets STARTED_BASE. LABEL tells apart two
+# instances of one example (their logs: NAME@LABEL.log).
 start_example() {
-  local name="$1" probe="$2"; shift 2
+  local label="$1" probe="$2"; shift 2
+  local name="${label%%@*}"
   local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/$name"
   [ -x "$bin" ] || die "built example not found at $bin"
   local port
   port="$(node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
-  env PORT="$port" "$@" "$bin" >"$LOG_DIR/$name.log" 2>&1 &
+  env PORT="$port" "$@" "$bin" >"$LOG_DIR/$label.log" 2>&1 &
   local pid=$!
   SERVER_PIDS+=("$pid")
-  SERVER_NAMES+=("$name")
+  SERVER_NAMES+=("$label")
   STARTED_BASE="http://127.0.0.1:$port"
   local code
   for _ in $(seq 150); do
-    kill -0 "$pid" 2>/dev/null || { cat "$LOG_DIR/$name.log" >&2; die "$name example exited early"; }
+    kill -0 "$pid" 2>/dev/null || { cat "$LOG_DIR/$label.log" >&2; die "$label example exited early"; }
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$STARTED_BASE$probe" || true)"
     [ "$code" = 200 ] && return 0
     sleep 0.2
   done
-  cat "$LOG_DIR/$name.log" >&2
-  die "$name example did not answer GET $probe with 200 on $STARTED_BASE within 30 s"
+  cat "$LOG_DIR/$label.log" >&2
+  die "$label example did not answer GET $probe with 200 on $STARTED_BASE within 30 s"
 }
 
-if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ] || [ -z "${MERCURE_BASE:-}" ]; then
-  # With REDIS_URL the mercure example runs as two instances over Redis.
+# With REDIS_URL, two chat instances on it (unless given as CHAT_BASE_A/B).
+two_chats=""
+[ -n "${REDIS_URL:-}" ] && { [ -z "${CHAT_BASE_A:-}" ] || [ -z "${CHAT_BASE_B:-}" ]; } && two_chats=1
+if [ -z "${BASE:-}" ] || [ -z "${OPENAI_BASE:-}" ] || [ -z "${MERCURE_BASE:-}" ] || [ -n "$two_chats" ]; then
+  # With REDIS_URL the mercure and chat examples run as two instances over Redis.
   features=hub
   [ -n "${REDIS_URL:-}" ] && features=hub,redis
   (cd "$ROOT" && cargo build --features "$features" --example chat --example openai --example mercure >"$LOG_DIR/build.log" 2>&1) \
@@ -120,12 +131,19 @@ if [ -z "${MERCURE_BASE:-}" ]; then
     MERCURE_SUBSCRIBER_JWT_KEY="$MERCURE_SUBSCRIBER_JWT_KEY" REDIS_URL="${REDIS_URL:-}"
   MERCURE_BASE="$STARTED_BASE"
   if [ -n "${REDIS_URL:-}" ]; then
-    start_example mercure / MERCURE_PUBLISHER_JWT_KEY="$MERCURE_PUBLISHER_JWT_KEY" \
+    start_example mercure@2 / MERCURE_PUBLISHER_JWT_KEY="$MERCURE_PUBLISHER_JWT_KEY" \
       MERCURE_SUBSCRIBER_JWT_KEY="$MERCURE_SUBSCRIBER_JWT_KEY" REDIS_URL="$REDIS_URL"
     MERCURE_BASE2="$STARTED_BASE"
   fi
 fi
+if [ -n "$two_chats" ]; then
+  start_example chat@A / REDIS_URL="$REDIS_URL" TOKEN_DELAY_MS="${TWO_TOKEN_DELAY_MS:-100}"
+  CHAT_BASE_A="$STARTED_BASE"
+  start_example chat@B / REDIS_URL="$REDIS_URL" TOKEN_DELAY_MS="${TWO_TOKEN_DELAY_MS:-100}"
+  CHAT_BASE_B="$STARTED_BASE"
+fi
 export BASE OPENAI_BASE FEED_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
+export CHAT_BASE_A CHAT_BASE_B
 
 total_pass=0
 total_fail=0
@@ -159,6 +177,11 @@ run python_openai "$PYTHON" "$HERE/python_openai.py"
 run python_langchain "$PYTHON" "$HERE/python_langchain.py"
 run curl_mercure bash "$HERE/curl_mercure.sh"
 run browser_mercure node "$HERE/browser_mercure.mjs"
+# Two chat instances on one Redis; under CI it runs (and fails) without one.
+if [ -n "${REDIS_URL:-}" ] || [ -n "${CHAT_BASE_B:-}" ] || [ -n "${CI:-}" ]; then
+  run node_two_instances node "$HERE/node_two_instances.mjs"
+  run browser_two_instances node "$HERE/browser_two_instances.mjs"
+fi
 
 for i in "${!SERVER_PIDS[@]}"; do
   pid="${SERVER_PIDS[$i]}"
