@@ -127,6 +127,18 @@ if [ -z "${MERCURE_BASE:-}" ]; then
 fi
 export BASE OPENAI_BASE FEED_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
 
+# The MCP example (examples/mcp.rs) for the official MCP SDK: its tool
+# call streams close every MCP_CLOSE_AFTER_MS with `retry: MCP_RETRY_MS`
+# (MCP_BASE: a running one, started with the same two values).
+export MCP_CLOSE_AFTER_MS="${MCP_CLOSE_AFTER_MS:-1000}" MCP_RETRY_MS="${MCP_RETRY_MS:-100}"
+if [ -z "${MCP_BASE:-}" ]; then
+  (cd "$ROOT" && cargo build --example mcp >>"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --example mcp failed"; }
+  start_example mcp / CLOSE_AFTER_MS="$MCP_CLOSE_AFTER_MS" RETRY_MS="$MCP_RETRY_MS"
+  MCP_BASE="$STARTED_BASE"
+fi
+export MCP_BASE
+
 total_pass=0
 total_fail=0
 failed_scripts=()
@@ -159,6 +171,7 @@ run python_openai "$PYTHON" "$HERE/python_openai.py"
 run python_langchain "$PYTHON" "$HERE/python_langchain.py"
 run curl_mercure bash "$HERE/curl_mercure.sh"
 run browser_mercure node "$HERE/browser_mercure.mjs"
+run node_mcp node "$HERE/node_mcp.mjs"
 
 for i in "${!SERVER_PIDS[@]}"; do
   pid="${SERVER_PIDS[$i]}"
