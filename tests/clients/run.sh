@@ -127,7 +127,7 @@ if [ -z "${MERCURE_BASE:-}" ]; then
 fi
 export BASE OPENAI_BASE FEED_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
 
-# The MCP example (examples/mcp.rs) for the official MCP SDK: its tool
+# The MCP example (examples/mcp.rs) for the official MCP SDKs: its tool
 # call streams close every MCP_CLOSE_AFTER_MS with `retry: MCP_RETRY_MS`
 # (MCP_BASE: a running one, started with the same two values).
 export MCP_CLOSE_AFTER_MS="${MCP_CLOSE_AFTER_MS:-1000}" MCP_RETRY_MS="${MCP_RETRY_MS:-100}"
@@ -172,6 +172,7 @@ run python_langchain "$PYTHON" "$HERE/python_langchain.py"
 run curl_mercure bash "$HERE/curl_mercure.sh"
 run browser_mercure node "$HERE/browser_mercure.mjs"
 run node_mcp node "$HERE/node_mcp.mjs"
+run python_mcp "$PYTHON" "$HERE/python_mcp.py"
 
 for i in "${!SERVER_PIDS[@]}"; do
   pid="${SERVER_PIDS[$i]}"
