@@ -148,7 +148,9 @@
 //! long call: [`EventSink::prime`] writes an event with an id and empty data
 //! first, [`ResponseStream::close_after`] ends the HTTP stream early with a
 //! `retry`, and the client reconnects with `Last-Event-ID` and reads on from
-//! the log. See the example there.
+//! the log. See the example there, and `examples/mcp.rs` in the repository
+//! for a whole server that the official MCP SDKs (TypeScript and Python)
+//! resume.
 //!
 //! # Shutdown that drains
 //!

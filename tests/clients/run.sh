@@ -145,6 +145,18 @@ fi
 export BASE OPENAI_BASE FEED_BASE MERCURE_BASE MERCURE_BASE2 MERCURE_PUBLISHER_JWT_KEY MERCURE_SUBSCRIBER_JWT_KEY
 export CHAT_BASE_A CHAT_BASE_B
 
+# The MCP example (examples/mcp.rs) for the official MCP SDKs: its tool
+# call streams close every MCP_CLOSE_AFTER_MS with `retry: MCP_RETRY_MS`
+# (MCP_BASE: a running one, started with the same two values).
+export MCP_CLOSE_AFTER_MS="${MCP_CLOSE_AFTER_MS:-1000}" MCP_RETRY_MS="${MCP_RETRY_MS:-100}"
+if [ -z "${MCP_BASE:-}" ]; then
+  (cd "$ROOT" && cargo build --example mcp >>"$LOG_DIR/build.log" 2>&1) \
+    || { tail -n 60 "$LOG_DIR/build.log" >&2; die "cargo build --example mcp failed"; }
+  start_example mcp / CLOSE_AFTER_MS="$MCP_CLOSE_AFTER_MS" RETRY_MS="$MCP_RETRY_MS"
+  MCP_BASE="$STARTED_BASE"
+fi
+export MCP_BASE
+
 total_pass=0
 total_fail=0
 failed_scripts=()
@@ -182,6 +194,8 @@ if [ -n "${REDIS_URL:-}" ] || [ -n "${CHAT_BASE_B:-}" ] || [ -n "${CI:-}" ]; the
   run node_two_instances node "$HERE/node_two_instances.mjs"
   run browser_two_instances node "$HERE/browser_two_instances.mjs"
 fi
+run node_mcp node "$HERE/node_mcp.mjs"
+run python_mcp "$PYTHON" "$HERE/python_mcp.py"
 
 for i in "${!SERVER_PIDS[@]}"; do
   pid="${SERVER_PIDS[$i]}"
