@@ -364,7 +364,13 @@ async fn an_id_not_of_the_log_gets_missed_then_the_whole_reply() {
     let other = start_reply(addr, 3, 0).await;
     let (_, of_other) = read_events(addr, &other, None, None).await;
     let (_, other_last) = whole_events(&of_other);
-    for bad in [other_last.as_deref().unwrap(), "garbled", "x-1"] {
+    let ours_garbled = format!("{id}/garbled");
+    for bad in [
+        other_last.as_deref().unwrap(),
+        "garbled",
+        "x-1",
+        &ours_garbled,
+    ] {
         let (status, read) = read_events(addr, &id, Some(bad), None).await;
         assert_eq!(status, StatusCode::OK);
         let mut want = b"event: missed\ndata:\n\n".to_vec();
@@ -379,6 +385,55 @@ async fn an_id_not_of_the_log_gets_missed_then_the_whole_reply() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = read_events(addr, "0123", Some("garbled"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_last_event_id_alone_names_its_response() {
+    let app = app(ResumableResponses::new());
+    let addr = serve(router(app.clone())).await;
+    let n = 12;
+    let id = start_reply(addr, n, 5).await;
+    let (_, first) = read_events(addr, &id, None, Some(4)).await;
+    let ids: Vec<_> = std::str::from_utf8(&first)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix("id: "))
+        .collect();
+    assert_eq!(ids.len(), 4);
+    for event_id in &ids {
+        assert!(event_id.starts_with(&format!("{id}/")), "{event_id}");
+    }
+    // `GET /resume` knows nothing but the client's last event id.
+    let (status, rest) = read_path(addr, "/resume", Some(ids[3]), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut joined = first;
+    joined.extend_from_slice(&rest);
+    let (_, whole) = read_events(addr, &id, None, None).await;
+    assert_eq!(
+        String::from_utf8_lossy(&joined),
+        String::from_utf8_lossy(&whole)
+    );
+    assert_eq!(reply_of(&joined), reply_text(n));
+    // Read to its end: 204.
+    let (_, end) = whole_events(&joined);
+    let (status, _) = read_path(addr, "/resume", end.as_deref(), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Ids that name no response: 204, whatever they hold.
+    let long = format!("{}/x", "a".repeat(65));
+    for bad in ["garbled", "0123/x", "/", "/x", "a b/c", "x/cancel/1", &long] {
+        let (status, read) = read_path(addr, "/resume", Some(bad), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{bad:?}");
+        assert!(read.is_empty());
+    }
+    // This response, with a log id not of its log: missed, then all of it.
+    let (status, read) = read_path(addr, "/resume", Some(&format!("{id}/zz")), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut want = b"event: missed\ndata:\n\n".to_vec();
+    want.extend_from_slice(&whole);
+    assert_eq!(
+        String::from_utf8_lossy(&read),
+        String::from_utf8_lossy(&want)
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -59,6 +59,9 @@ async fn a_reply_started_on_one_instance_is_resumed_on_the_other_exactly() {
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
         let (status, rest) = read_events(b, &id, last.as_deref(), None).await;
         assert_eq!(status, StatusCode::OK);
+        // The last event id alone names the reply, on the other instance.
+        let (status, named) = read_path(b, "/resume", last.as_deref(), None).await;
+        assert_eq!((status, &named), (StatusCode::OK, &rest));
         let mut joined = first;
         joined.extend_from_slice(&rest);
         assert_eq!(reply_of(&joined), reply_text(n), "drop at {drop_at}");

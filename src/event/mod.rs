@@ -463,6 +463,12 @@ impl EncodedEvent {
         self.bytes
     }
 
+    /// Bytes already in the wire form of one event (made from an
+    /// [`EncodedEvent`] by rewriting a field the crate wrote itself).
+    pub(crate) fn from_wire(bytes: Bytes) -> Self {
+        Self { bytes }
+    }
+
     /// A lone `retry: <ms>` line, for the very end of a stream (see
     /// [`Event::retry`]: a `retry` alone ends no block, so no parser
     /// dispatches anything for it).

@@ -15,6 +15,8 @@
 //! producer's event with that type, so every event of the log with it is
 //! the store's own, on whatever instance reads the log.
 
+use bytes::{BufMut, BytesMut};
+
 use crate::{EncodedEvent, Event};
 
 /// The reserved event type of control events.
@@ -93,6 +95,33 @@ pub(super) fn event_id(event: &EncodedEvent) -> Option<&str> {
         .and_then(|value| std::str::from_utf8(value).ok())
 }
 
+/// `event` with the log's `id` written as `{response}/{id}`, the form a
+/// client sees (see the module docs of `resumable`, "Event ids"); an event
+/// without an id is left as it is.
+pub(super) fn qualified(event: EncodedEvent, response: &str) -> EncodedEvent {
+    let wire = event.as_bytes();
+    // The start of the last `id:` line (the log writes it last).
+    let line_starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', wire).map(|at| at + 1));
+    let Some(at) = line_starts.rev().find(|&at| wire[at..].starts_with(b"id:")) else {
+        return event;
+    };
+    let value = &wire[at + 3..];
+    let value = value.strip_prefix(b" ").unwrap_or(value);
+    let mut out = BytesMut::with_capacity(wire.len() + response.len() + 2);
+    out.put_slice(&wire[..at]);
+    out.put_slice(b"id: ");
+    out.put_slice(response.as_bytes());
+    out.put_u8(b'/');
+    out.put_slice(value);
+    EncodedEvent::from_wire(out.freeze())
+}
+
+/// The response a client's last event id names, and the log's id in it:
+/// `{response}/{log id}`.
+pub(super) fn split_qualified(last_event_id: &str) -> Option<(&str, &str)> {
+    last_event_id.split_once('/')
+}
+
 fn lines(wire: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
     wire.split(|&b| b == b'\n')
 }
@@ -123,5 +152,21 @@ mod tests {
             Control::Start.event().encode().unwrap().as_bytes(),
             b"event: axum-sse-resumable\ndata: start\n\n"
         );
+    }
+
+    #[test]
+    fn qualified_ids_name_their_response() {
+        let event = Event::new().event("t").data("id: not a field").id("Ab.3");
+        let event = qualified(event.encode().unwrap(), "r1");
+        assert_eq!(
+            event.as_bytes(),
+            b"event: t\ndata: id: not a field\nid: r1/Ab.3\n\n"
+        );
+        assert_eq!(split_qualified("r1/Ab.3"), Some(("r1", "Ab.3")));
+        assert_eq!(split_qualified("Ab.3"), None);
+        let priming = qualified(Event::new().data("").id("x").encode().unwrap(), "r");
+        assert_eq!(priming.as_bytes(), b"data:\nid: r/x\n\n");
+        let missed = Event::new().event("missed").data("").encode().unwrap();
+        assert_eq!(qualified(missed.clone(), "r"), missed);
     }
 }

@@ -62,7 +62,8 @@
 //!     })
 //!     .await?;
 //!
-//! // From the start: both events (each with the log's id), then the end.
+//! // From the start: both events (each with its id, `{response id}/{log id}`),
+//! // then the end.
 //! let Resume::Stream(stream) = responses.resume(&id, None).await? else { panic!() };
 //! let events: Vec<_> = stream.collect().await;
 //! assert!(events[0].as_bytes().starts_with(b"data: a\nid: "));
@@ -114,6 +115,18 @@
 //! writes it; one that falls more than
 //! [`reader_buffer`](ResumableBuilder::reader_buffer) events behind rereads
 //! the log from where it was.
+//!
+//! # Event ids
+//!
+//! Every event a reader sends carries the id `{response id}/{log id}`: the
+//! response's id, a `/` (which a response id never holds), then the log's
+//! own opaque id. So a client's `Last-Event-ID` names the response it
+//! belongs to, and [`ResumableResponses::resume_by_event_id`] resumes from
+//! it alone: an MCP client resumes with a `GET` that carries nothing else.
+//! [`resume`](ResumableResponses::resume) takes the same ids, and treats one
+//! of another response like any id not in the log (an `event: missed`,
+//! then the whole response). A response id is at most 64 bytes and a log
+//! id at most 64 (some 12 in practice), so an event id is at most 129.
 //!
 //! # The end marker
 //!

@@ -21,7 +21,7 @@ use crate::{
 
 use super::{
     builder::Config,
-    control::Control,
+    control::{self, Control},
     sink::{EventSink, Shared},
     stream::{self, Resume},
     ResumableBuilder, ResumableError, SinkError,
@@ -160,11 +160,7 @@ impl ResumableResponses {
         F: FnOnce(EventSink) -> Fut,
         Fut: Future<Output = Result<(), SinkError>> + Send + 'static,
     {
-        let valid = (1..=64).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-        if !valid {
+        if !is_response_id(id) {
             return Err(ResumableError::InvalidId);
         }
         let inner = &self.inner;
@@ -331,7 +327,8 @@ impl ResumableResponses {
     }
 
     /// Opens a reader of response `id` from a client's `Last-Event-ID`
-    /// (`None`: from the start).
+    /// (`None`: from the start), an event id of the form
+    /// `{response id}/{log id}` (see the [module docs](super#event-ids)).
     ///
     /// - [`Resume::Stream`]: the events after `last_event_id` (all of them
     ///   without one), then the live rest, ending with the response. An id
@@ -341,8 +338,8 @@ impl ResumableResponses {
     /// - [`Resume::Complete`]: the response has ended (complete, or cut
     ///   short) and the client has read it to its end, or it ended with no
     ///   event; `204 No Content` stops an `EventSource`.
-    /// - [`Resume::NotFound`]: no such response, or its log expired (TTL) or
-    ///   was dropped; also `204`.
+    /// - [`Resume::NotFound`]: no such response (or `id` cannot name one),
+    ///   or its log expired (TTL) or was dropped; also `204`.
     ///
     /// # Errors
     ///
@@ -352,6 +349,9 @@ impl ResumableResponses {
         id: &str,
         last_event_id: Option<&str>,
     ) -> Result<Resume, ResumableError> {
+        if !is_response_id(id) {
+            return Ok(Resume::NotFound);
+        }
         let log = match &self.inner.logs {
             Logs::Memory(_) => {
                 let state = lock(&self.inner.state);
@@ -363,6 +363,55 @@ impl ResumableResponses {
             Logs::Shared(log) => log.clone(),
         };
         stream::open(&self.inner, log, id, last_event_id).await
+    }
+
+    /// Opens a reader of the response that `last_event_id` (a client's
+    /// `Last-Event-ID`) names, after that event: every event's id is
+    /// `{response id}/{log id}` (see the [module docs](super#event-ids)), so
+    /// a client that only sends its last event id (an MCP client's `GET`,
+    /// a browser's `EventSource` reopened on one URL for every response)
+    /// is resumed without any other state.
+    ///
+    /// As [`resume`](Self::resume) for that response and id;
+    /// [`Resume::NotFound`] for an id that names no response (not of this
+    /// form). Check that the client may read the response it names: the
+    /// id is what the client sends, not a proof of anything.
+    ///
+    /// ```
+    /// use axum_sse::{resumable::{ResumableResponses, Resume}, Event};
+    /// use futures_util::StreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let responses = ResumableResponses::new();
+    /// responses
+    ///     .start_with_id("call-7", |mut sink| async move {
+    ///         sink.send(Event::new().data("a")).await?;
+    ///         sink.send(Event::new().data("b")).await
+    ///     })
+    ///     .await?;
+    /// let Resume::Stream(stream) = responses.resume("call-7", None).await? else { panic!() };
+    /// let first = stream.take(1).collect::<Vec<_>>().await.remove(0);
+    /// let text = std::str::from_utf8(first.as_bytes())?;
+    /// let last_event_id = text.strip_prefix("data: a\nid: ").unwrap().trim_end();
+    /// assert!(last_event_id.starts_with("call-7/"));
+    ///
+    /// let Resume::Stream(rest) = responses.resume_by_event_id(last_event_id).await? else { panic!() };
+    /// let rest: Vec<_> = rest.collect().await;
+    /// assert!(rest[0].as_bytes().starts_with(b"data: b\nid: call-7/"));
+    /// assert_eq!(rest.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ResumableError::Backend`] when Redis cannot be reached.
+    pub async fn resume_by_event_id(&self, last_event_id: &str) -> Result<Resume, ResumableError> {
+        match control::split_qualified(last_event_id) {
+            Some((id, _)) => self.resume(id, Some(last_event_id)).await,
+            None => Ok(Resume::NotFound),
+        }
     }
 
     /// Waits until every producer of this instance has returned, at most
@@ -398,6 +447,16 @@ impl ResumableResponses {
     pub fn retained(&self) -> usize {
         lock(&self.inner.state).retained
     }
+}
+
+/// Whether `id` can name a response: 1 to 64 bytes of ASCII letters,
+/// digits, `-`, `_`, `.`, `:` (never `/`, which ends the response's part of
+/// an event id).
+fn is_response_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// The topic on which any instance asks the one that runs response `id`'s

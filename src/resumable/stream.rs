@@ -190,6 +190,12 @@ pub(super) async fn open(
     id: &str,
     last_event_id: Option<&str>,
 ) -> Result<Resume, ResumableError> {
+    // The log's own id, from the `{response}/{log id}` a client sends; an
+    // id of another response, or of no form of ours, resumes nothing.
+    let last_event_id = last_event_id.map(|last| match control::split_qualified(last) {
+        Some((response, log_id)) if response == id => log_id,
+        _ => FROM_START,
+    });
     let mut sub = log
         .subscribe(id, Some(last_event_id.unwrap_or(FROM_START)))
         .await
@@ -307,7 +313,7 @@ impl Reader {
                         if let Some(id) = control::event_id(&event) {
                             self.last_seen = Some(id.to_owned());
                         }
-                        return Some(event);
+                        return Some(control::qualified(event, &self.topic));
                     }
                 },
                 None => {

@@ -85,12 +85,27 @@ async fn read(
     app.responses.resume(&id, last).await
 }
 
+/// `GET /resume`: the reply that the client's `Last-Event-ID` names.
+async fn read_named(
+    State(app): State<App>,
+    last_event_id: Option<LastEventId>,
+) -> Result<Resume, ResumableError> {
+    match last_event_id {
+        Some(last) => app.responses.resume_by_event_id(last.as_str()).await,
+        None => Ok(Resume::NotFound),
+    }
+}
+
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/replies", post(start))
         .route(
             "/replies/{id}",
             get(read).layer(SseLayer::builder().build()),
+        )
+        .route(
+            "/resume",
+            get(read_named).layer(SseLayer::builder().build()),
         )
         .with_state(app)
 }
@@ -171,7 +186,17 @@ pub async fn read_events(
     last: Option<&str>,
     stop_after: Option<usize>,
 ) -> (StatusCode, Vec<u8>) {
-    let response = send(addr, http::Method::GET, &format!("/replies/{id}"), last).await;
+    read_path(addr, &format!("/replies/{id}"), last, stop_after).await
+}
+
+/// [`read_events`] of `GET path`.
+pub async fn read_path(
+    addr: SocketAddr,
+    path: &str,
+    last: Option<&str>,
+    stop_after: Option<usize>,
+) -> (StatusCode, Vec<u8>) {
+    let response = send(addr, http::Method::GET, path, last).await;
     let status = response.status();
     let mut body = response.into_body();
     let mut received = Vec::new();
