@@ -24,9 +24,10 @@
 //! The call runs as a [`ResumableResponses`] response: a producer writes its
 //! events into a log, and every HTTP stream is a reader of it. Each stream
 //! ends after `CLOSE_AFTER_MS` with a lone `retry: RETRY_MS` line
-//! ([`ResponseStream::close_after`]): the client waits that long and comes
-//! back with `GET` and its last event id, so a long call holds no connection
-//! for long, and a dropped connection loses nothing. The wire:
+//! ([`close_after`](axum_sse::resumable::ResponseStream::close_after)):
+//! the client waits that long and comes back with `GET` and its last event
+//! id, so a long call holds no connection for long, and a dropped
+//! connection loses nothing. The wire:
 //!
 //! ```text
 //! $ curl -si localhost:3000/mcp -H 'Content-Type: application/json' \
@@ -62,12 +63,13 @@
 //! event for it (WHATWG: it sets the "reconnection time"). A `GET` after
 //! the last event answers `204 No Content`.
 //!
-//! Event ids: the log gives each event an id that is a position in that
-//! one response; a `GET` carries nothing else to find the response by, so
-//! this server sends `{response id}/{log id}` and its response ids start
-//! with the session id (`{session}:{call}`). A stream of another session is
-//! refused (`400`), as the spec's "MUST NOT replay messages that would have
-//! been delivered on a different stream" asks.
+//! Event ids: a `GET` carries nothing but `Last-Event-ID` to find the
+//! response by, and a resumable response's event ids are
+//! `{response id}/{log id}`, so
+//! [`ResumableResponses::resume_by_event_id`] finds it. This server's
+//! response ids start with the session id (`{session}:{call}`): a stream
+//! of another session is refused (`400`), as the spec's "MUST NOT replay
+//! messages that would have been delivered on a different stream" asks.
 //!
 //! A step without a progress token still writes an event with an id (a
 //! priming event again), so that every connection brings one:
@@ -100,10 +102,9 @@ use axum::{
     Json, Router,
 };
 use axum_sse::{
-    resumable::{EventSink, ResponseStream, ResumableResponses, Resume, SinkError},
-    EncodedEvent, Event, LastEventId, SseBody, SseLayer, SseShutdown,
+    resumable::{EventSink, ResumableResponses, Resume, SinkError},
+    Event, LastEventId, SseBody, SseLayer, SseShutdown,
 };
-use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
 
 #[path = "support/mod.rs"]
@@ -302,7 +303,7 @@ async fn call_tool(state: &AppState, session: &str, id: &Value, params: &Value) 
         return err.into_response();
     }
     match state.responses.resume(&response, None).await {
-        Ok(resume) => stream_response(state, &response, resume),
+        Ok(resume) => stream_response(state, resume),
         Err(err) => err.into_response(),
     }
 }
@@ -334,45 +335,16 @@ async fn slow_count(
     sink.send(Event::new().data(answer.to_string())).await
 }
 
-/// A reader of `response` as the HTTP answer: closed early with a `retry`,
-/// its ids prefixed with the response id.
-fn stream_response(state: &AppState, response: &str, resume: Resume) -> Response {
+/// A reader of a response as the HTTP answer, closed early with a `retry`.
+fn stream_response(state: &AppState, resume: Resume) -> Response {
     match resume {
         Resume::Stream(stream) => {
             let stream = stream.close_after(state.close_after, state.retry);
-            SseBody::new(with_response_ids(stream, response.to_owned())).into_response()
+            SseBody::new(stream).into_response()
         }
         // Nothing left to read: the client has the whole answer.
         _ => StatusCode::NO_CONTENT.into_response(),
     }
-}
-
-/// The reader's events with `{response}/{log id}` as their ids. The
-/// `retry` line, which has no id, passes as it is.
-fn with_response_ids(
-    stream: ResponseStream,
-    response: String,
-) -> impl Stream<Item = EncodedEvent> + Send {
-    stream.map(move |event| {
-        let text = std::str::from_utf8(event.as_bytes()).unwrap_or_default();
-        let mut data = Vec::new();
-        let mut rebuilt = Event::new();
-        let mut log_id = None;
-        for line in text.lines() {
-            if let Some(value) = line.strip_prefix("data:") {
-                data.push(value.strip_prefix(' ').unwrap_or(value));
-            } else if let Some(value) = line.strip_prefix("event: ") {
-                rebuilt = rebuilt.event(value);
-            } else if let Some(value) = line.strip_prefix("id: ") {
-                log_id = Some(value);
-            }
-        }
-        let Some(log_id) = log_id else { return event };
-        let rebuilt = rebuilt
-            .data(data.join("\n"))
-            .id(format!("{response}/{log_id}"));
-        rebuilt.encode().unwrap_or(event)
-    })
 }
 
 /// `GET /mcp`: resumes a tool call's stream after `Last-Event-ID`.
@@ -398,15 +370,14 @@ async fn resume(
         response.headers_mut().insert(header::ALLOW, allow);
         return response;
     };
-    let ours = last_event_id
-        .as_str()
-        .split_once('/')
-        .filter(|(response, _)| response.split(':').next() == Some(session.as_str()));
-    let Some((response, log_id)) = ours else {
+    // The id names its response, `{session}:{call}/…`: one of this
+    // session's, or none of its business.
+    let last_event_id = last_event_id.as_str();
+    if !last_event_id.starts_with(&format!("{session}:")) {
         return (StatusCode::BAD_REQUEST, "not a stream of this session").into_response();
-    };
-    match state.responses.resume(response, Some(log_id)).await {
-        Ok(resume) => stream_response(&state, response, resume),
+    }
+    match state.responses.resume_by_event_id(last_event_id).await {
+        Ok(resume) => stream_response(&state, resume),
         Err(err) => err.into_response(),
     }
 }
