@@ -254,7 +254,9 @@ async fn a_response_is_bounded_in_events_and_bytes_and_ends_at_the_bound() {
     let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
         panic!()
     };
-    assert_eq!(stream.count().await, 100);
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 101);
+    assert_eq!(events[100].as_bytes(), INCOMPLETE, "outgrew its bound");
 
     // Bytes: 10 events of 100 bytes fit in 1,000 bytes ("data: " + 93 + LF LF).
     let responses = ResumableResponses::builder().max_bytes(1_000).build();
@@ -277,7 +279,9 @@ async fn a_response_is_bounded_in_events_and_bytes_and_ends_at_the_bound() {
     let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
         panic!()
     };
-    assert_eq!(stream.count().await, 10);
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 11);
+    assert_eq!(events[10].as_bytes(), INCOMPLETE);
 }
 
 #[tokio::test]
@@ -387,6 +391,10 @@ async fn an_id_not_of_the_log_gets_missed_then_the_whole_reply() {
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
+/// The default event a reader of an incomplete response ends with.
+const INCOMPLETE: &[u8] = b"event: incomplete\n\
+    data: {\"error\":{\"message\":\"the response ended before it was complete\"}}\n\n";
+
 #[tokio::test]
 async fn a_last_event_id_alone_names_its_response() {
     let app = app(ResumableResponses::new());
@@ -455,7 +463,13 @@ async fn a_producer_past_its_max_duration_is_stopped_and_retained_responses_are_
     let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
         panic!()
     };
-    assert_eq!(stream.count().await, 1);
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[1].as_bytes(),
+        INCOMPLETE,
+        "cut, and the client is told"
+    );
     let mut ids = vec![id];
     for _ in 0..3 {
         ids.push(responses.start(|_| async { Ok(()) }).await.unwrap());
@@ -550,7 +564,9 @@ async fn drain_cancels_producers_past_its_deadline() {
     let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
         panic!()
     };
-    assert_eq!(stream.count().await, 1);
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[1].as_bytes(), INCOMPLETE);
     // The store still starts responses after a drain (no shutdown handle).
     responses.start(|_| async { Ok(()) }).await.unwrap();
 }
@@ -569,29 +585,152 @@ async fn a_producer_that_panics_ends_its_response_and_frees_its_slot() {
     let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
         panic!()
     };
-    assert_eq!(stream.count().await, 1, "the reader ends");
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 2, "the reader ends: {events:?}");
+    assert_eq!(events[1].as_bytes(), INCOMPLETE);
     assert_eq!(responses.live(), 0);
     responses.start(|_| async { Ok(()) }).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_reader_gives_up_on_a_log_silent_for_a_ttl() {
+async fn a_reader_in_memory_waits_for_its_producer_however_long_it_is_silent() {
+    // In memory the producer runs on this instance and always writes its
+    // end: silence longer than the TTL is not a dead producer.
     let responses = ResumableResponses::builder()
         .ttl(Duration::from_secs(30))
         .build();
     let id = responses
         .start(|mut sink| async move {
             sink.send(Event::new().data("a")).await?;
-            std::future::pending().await
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            sink.send(Event::new().data("b")).await
         })
         .await
         .unwrap();
-    let Resume::Stream(mut stream) = responses.resume(&id, None).await.unwrap() else {
+    let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
         panic!()
     };
-    assert!(stream.next().await.is_some());
-    let start = tokio::time::Instant::now();
-    assert!(stream.next().await.is_none());
-    assert_eq!(start.elapsed().as_secs(), 30);
-    assert_eq!(responses.live(), 1, "the producer itself runs on");
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events[1].as_bytes().starts_with(b"data: b\nid: "));
+}
+
+#[tokio::test]
+async fn a_cut_response_tells_its_readers_and_the_event_can_be_chosen() {
+    let cancelled = |responses: ResumableResponses| async move {
+        let id = responses
+            .start(|mut sink| async move {
+                sink.send(Event::new().data("a")).await?;
+                std::future::pending().await
+            })
+            .await
+            .unwrap();
+        let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
+            panic!()
+        };
+        assert!(responses.cancel(&id).await.unwrap());
+        let events: Vec<_> = stream.collect().await;
+        let wire: Vec<_> = events.iter().map(|e| e.as_bytes().to_vec()).collect();
+        // A resume from the last event: nothing left, as for a whole reply.
+        let text = String::from_utf8(wire[0].clone()).unwrap();
+        let last = text.trim_end().rsplit_once("id: ").unwrap().1.to_owned();
+        let resumed = responses.resume(&id, Some(&last)).await.unwrap();
+        assert!(matches!(resumed, Resume::Complete), "{resumed:?}");
+        wire
+    };
+    let events = cancelled(ResumableResponses::new()).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1], INCOMPLETE);
+    let own = Event::new().data(r#"{"type":"error","errorText":"cut short"}"#);
+    let events = cancelled(
+        ResumableResponses::builder()
+            .incomplete_event(Some(own))
+            .build(),
+    )
+    .await;
+    assert_eq!(
+        events[1],
+        br#"data: {"type":"error","errorText":"cut short"}"#
+            .iter()
+            .chain(b"\n\n")
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    let events = cancelled(ResumableResponses::builder().incomplete_event(None).build()).await;
+    assert_eq!(events.len(), 1, "ends like a complete reply");
+}
+
+#[test]
+#[should_panic(expected = "no `data` field")]
+fn an_incomplete_event_without_data_is_refused() {
+    let _ = ResumableResponses::builder().incomplete_event(Some(Event::new().event("cut")));
+}
+
+#[test]
+#[should_panic(expected = "must not carry an `id`")]
+fn a_missed_event_with_an_id_is_refused() {
+    let _ = ResumableResponses::builder().missed_event(Some(Event::new().id(1).data("")));
+}
+
+#[tokio::test]
+async fn the_missed_event_can_be_chosen_or_left_out_and_an_empty_reply_is_204() {
+    for (missed, first) in [
+        (None, None),
+        (Some(Event::new().data("{}")), Some(&b"data: {}\n\n"[..])),
+    ] {
+        let responses = ResumableResponses::builder().missed_event(missed).build();
+        let id = responses
+            .start(|mut sink| async move { sink.send(Event::new().data("a")).await })
+            .await
+            .unwrap();
+        let Resume::Stream(stream) = responses.resume(&id, Some("forged")).await.unwrap() else {
+            panic!()
+        };
+        let events: Vec<_> = stream.collect().await;
+        let whole = usize::from(first.is_some()) + 1;
+        assert_eq!(events.len(), whole, "{events:?}");
+        if let Some(first) = first {
+            assert_eq!(events[0].as_bytes(), first);
+        }
+        assert!(events[whole - 1].as_bytes().starts_with(b"data: a\nid: "));
+    }
+    // A reply that ended with no event: nothing to read whatever the id,
+    // so no `missed` an `EventSource` would come back for forever.
+    let responses = ResumableResponses::new();
+    for outcome in [Ok(()), Err(SinkError::Closed)] {
+        let id = responses
+            .start(move |_| async move { outcome })
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+        for last in [None, Some("stale"), Some("other/x")] {
+            let resumed = responses.resume(&id, last).await.unwrap();
+            assert!(matches!(resumed, Resume::Complete), "{last:?}: {resumed:?}");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_shutdown_a_reader_sends_no_event_only_its_retry() {
+    let shutdown = SseShutdown::new();
+    let responses = ResumableResponses::builder()
+        .shutdown(shutdown.clone())
+        .drain_window(Duration::from_secs(2))
+        .build();
+    let id = responses
+        .start(|mut sink| async move {
+            sink.send(Event::new().data("a")).await?;
+            sink.send(Event::new().data("b")).await
+        })
+        .await
+        .unwrap();
+    shutdown.trigger();
+    // Read then, even from the start, the reader hands nothing over: the
+    // client goes to another instance for all of it.
+    let Resume::Stream(stream) = responses.resume(&id, None).await.unwrap() else {
+        panic!()
+    };
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].as_bytes().starts_with(b"retry: "));
 }

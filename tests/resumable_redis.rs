@@ -172,6 +172,11 @@ async fn a_cancel_on_another_instance_stops_the_producer() {
         .await
         .expect("the producer on A was stopped")
         .unwrap();
+    let incomplete = reader.next().await.expect("B's reader is told");
+    assert!(
+        incomplete.as_bytes().starts_with(b"event: incomplete\n"),
+        "{incomplete:?}"
+    );
     assert!(
         reader.next().await.is_none(),
         "B's reader ends with the response"
@@ -184,7 +189,7 @@ async fn a_cancel_on_another_instance_stops_the_producer() {
             panic!("the log is kept for the TTL")
         };
         let events: Vec<_> = stream.collect().await;
-        assert_eq!(events, vec![first.clone()]);
+        assert_eq!(events, vec![first.clone(), incomplete.clone()]);
     }
     assert!(b.cancel(&id).await.unwrap());
     assert!(
@@ -195,6 +200,41 @@ async fn a_cancel_on_another_instance_stops_the_producer() {
         !a.cancel("0123456789abcdef").await.unwrap(),
         "an unknown id"
     );
+}
+
+#[tokio::test]
+async fn a_reader_tells_its_client_when_a_producer_elsewhere_goes_silent() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let store = |ttl| {
+        ResumableResponses::builder()
+            .key_prefix(&prefix)
+            .ttl(ttl)
+            .connect_redis(&url)
+    };
+    let a = store(Duration::from_secs(60)).await.unwrap();
+    // B's readers wait one second of silence for another instance.
+    let b = store(Duration::from_secs(1)).await.unwrap();
+    let id = a
+        .start(|mut sink| async move {
+            sink.send(Event::new().data("a")).await?;
+            std::future::pending().await
+        })
+        .await
+        .unwrap();
+    let Resume::Stream(stream) = b.resume(&id, None).await.unwrap() else {
+        panic!()
+    };
+    let events: Vec<_> = stream.collect().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events[0].as_bytes().starts_with(b"data: a\nid: "));
+    assert!(
+        events[1]
+            .as_bytes()
+            .starts_with(b"event: incomplete\ndata: {\"error\""),
+        "the client is told, not handed a cut reply as a whole one: {events:?}"
+    );
+    assert!(a.cancel(&id).await.unwrap());
 }
 
 /// How many streams the shutdown test holds open.

@@ -82,8 +82,9 @@ pub enum EventError {
     /// missed-events, expired or heartbeat event). `EventSource` dispatches
     /// nothing for such a block (WHATWG HTML 9.2.6: an empty data buffer
     /// dispatches nothing) while loose parsers (the `openai` SDKs) dispatch
-    /// an event with empty data, so clients would disagree. Give it `data`,
-    /// empty if need be (`data("")`).
+    /// an event with empty data, so clients would disagree. Give it `data`
+    /// your clients read: `data("")` for `EventSource`, JSON for the
+    /// `openai` SDKs and the AI SDK, which parse every event's data.
     NoData,
 }
 
@@ -98,7 +99,7 @@ impl fmt::Display for EventError {
             Self::NoData => f.write_str(
                 "the event has no `data` field: `EventSource` would dispatch nothing \
                  for it and loose parsers (the `openai` SDKs) an empty event; \
-                 give it data, even empty",
+                 give it data your clients read",
             ),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{broadcast::Broadcast, SseShutdown};
+use crate::{broadcast::Broadcast, EncodedEvent, Event, SseShutdown};
 
 use super::{control::Control, store::Logs, ResumableResponses};
 
@@ -37,8 +37,45 @@ pub(super) struct Config {
     pub(super) reader_buffer: usize,
     pub(super) shutdown: Option<SseShutdown>,
     pub(super) drain_window: Duration,
+    /// Sent before the rest of a response to a client whose id is not of
+    /// its log; `None`: nothing.
+    pub(super) missed: Option<EncodedEvent>,
+    /// Sent as the last event to a reader of a response that ended
+    /// incomplete; `None`: nothing.
+    pub(super) incomplete: Option<EncodedEvent>,
     #[cfg(feature = "redis")]
     pub(super) key_prefix: String,
+}
+
+/// The default [`ResumableBuilder::missed_event`].
+fn default_missed() -> EncodedEvent {
+    Event::new()
+        .event("missed")
+        .data("")
+        .encode()
+        .expect("a valid event")
+}
+
+/// The default [`ResumableBuilder::incomplete_event`].
+fn default_incomplete() -> EncodedEvent {
+    Event::new()
+        .event("incomplete")
+        .data(r#"{"error":{"message":"the response ended before it was complete"}}"#)
+        .encode()
+        .expect("a valid event")
+}
+
+/// An event the store sends for a response, checked: it must have data
+/// and no id (it must not move the client's last event id).
+fn checked(event: Event, what: &str) -> EncodedEvent {
+    let encoded = event
+        .encode_dispatchable()
+        .unwrap_or_else(|err| panic!("ResumableBuilder::{what}: {err}"));
+    assert!(
+        !super::control::has_id(encoded.as_bytes()),
+        "ResumableBuilder::{what}: the event must not carry an `id`"
+    );
+    encoded
 }
 
 /// Builds [`ResumableResponses`]: bounds, expiry and shutdown, then where
@@ -85,6 +122,8 @@ impl ResumableBuilder {
                 reader_buffer: DEFAULT_READER_BUFFER,
                 shutdown: None,
                 drain_window: DEFAULT_DRAIN_WINDOW,
+                missed: Some(default_missed()),
+                incomplete: Some(default_incomplete()),
                 #[cfg(feature = "redis")]
                 key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             },
@@ -97,8 +136,10 @@ impl ResumableBuilder {
     /// After it, a resume answers [`Resume::NotFound`](super::Resume::NotFound)
     /// (`204 No Content`). In memory a timer per finished response removes
     /// it; with Redis every write pushes back the key's expiry (`PEXPIRE`).
-    /// A reader also ends when the log stays silent this long (its
-    /// producer's instance is gone): the client's next resume decides.
+    /// With Redis a reader also ends when the log stays silent this long
+    /// (its producer's instance may be gone), with the
+    /// [`incomplete_event`](Self::incomplete_event); in memory a reader
+    /// waits for its producer, which always writes its end.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.config.ttl = ttl;
         self
@@ -124,6 +165,11 @@ impl ResumableBuilder {
     /// the ids the log adds (some 30 bytes an event). Default: 1 MiB. The
     /// event that would pass it ends the response instead
     /// ([`SinkError::TooLarge`](super::SinkError::TooLarge)).
+    ///
+    /// In memory an instance holds at most
+    /// ([`max_live`](Self::max_live) + [`max_retained`](Self::max_retained))
+    /// × `max_bytes` of logs: some 5 GiB at the defaults. Lower one of them
+    /// to what the instance can hold.
     pub fn max_bytes(mut self, bytes: usize) -> Self {
         self.config.max_bytes = bytes;
         self
@@ -163,6 +209,11 @@ impl ResumableBuilder {
     /// evenly from the [`drain_window`](Self::drain_window), so the clients
     /// reconnect (to another instance) spread over it. Producers go on;
     /// [`drain`](ResumableResponses::drain) waits for them. Default: none.
+    ///
+    /// Clients that do not reconnect (the `openai` SDKs) see their stream
+    /// end early, as if the reply were complete: serve them from a store
+    /// without this handle, and let the process wait for
+    /// [`drain`](ResumableResponses::drain) before it exits.
     pub fn shutdown(mut self, shutdown: SseShutdown) -> Self {
         self.config.shutdown = Some(shutdown);
         self
@@ -172,6 +223,51 @@ impl ResumableBuilder {
     /// Default: 5 seconds.
     pub fn drain_window(mut self, window: Duration) -> Self {
         self.config.drain_window = window;
+        self
+    }
+
+    /// Sets the event a client gets first when it resumes with an id that
+    /// is not of the response's log (forged, garbled, of another response,
+    /// longer than the [`LastEventIdLayer`](crate::LastEventIdLayer)'s
+    /// limit is taken as none at all), before the whole response; `None`
+    /// sends the whole response with no notice. Default: `event: missed`
+    /// with empty data, which a browser dispatches to
+    /// `addEventListener("missed", ..)`.
+    ///
+    /// Choose it for your clients: the `openai` SDKs and the AI SDK parse
+    /// every event's data as JSON, and fail on empty data. For them give it
+    /// data they read, or `None` if they start over from an empty reply
+    /// anyway.
+    ///
+    /// # Panics
+    ///
+    /// When the event has an invalid field, no `data` field
+    /// ([`EventError::NoData`](crate::EventError::NoData)) or an `id`.
+    pub fn missed_event(mut self, event: Option<Event>) -> Self {
+        self.config.missed = event.map(|event| checked(event, "missed_event"));
+        self
+    }
+
+    /// Sets the event a reader sends last when the response ended
+    /// incomplete: its producer failed, panicked, was cancelled, ran past
+    /// [`max_duration`](Self::max_duration) or its bounds, or (Redis) its
+    /// instance went silent for a [`ttl`](Self::ttl). So a client never
+    /// takes a cut reply for a whole one. `None` ends such a stream like a
+    /// complete one. Default: `event: incomplete` with the data
+    /// `{"error":{"message":"the response ended before it was complete"}}`,
+    /// which the `openai` SDKs raise as an API error and a browser
+    /// dispatches to `addEventListener("incomplete", ..)`.
+    ///
+    /// Only readers that reach the end get it: a resume from the last event
+    /// before the end answers [`Resume::Complete`](super::Resume::Complete)
+    /// (`204`), as for a complete response.
+    ///
+    /// # Panics
+    ///
+    /// When the event has an invalid field, no `data` field
+    /// ([`EventError::NoData`](crate::EventError::NoData)) or an `id`.
+    pub fn incomplete_event(mut self, event: Option<Event>) -> Self {
+        self.config.incomplete = event.map(|event| checked(event, "incomplete_event"));
         self
     }
 

@@ -143,7 +143,11 @@
 //! ```
 //!
 //! A reader strips them: the client never sees one, its stream just ends
-//! after the response's last event. A producer cannot forge one: the sink
+//! after the response's last event. A `cut` response ends with the
+//! [incomplete event](ResumableBuilder::incomplete_event) instead (by
+//! default `event: incomplete` with a JSON error the `openai` SDKs raise),
+//! so no client takes a cut reply for a whole one. A producer cannot forge
+//! a marker: the sink
 //! refuses any event of that type ([`SinkError::ReservedType`]) and any
 //! event with an `id` of its own ([`SinkError::IdNotAllowed`]).
 //!
@@ -177,7 +181,9 @@
 //! deadline, then cancels the rest. With Redis every event is in Redis when
 //! it is written: a client that reconnects to another instance reads on.
 //! Do not give that handle to the [`SseLayer`](crate::SseLayer) of these
-//! routes too: it would end their streams at once.
+//! routes too: it would end their streams at once. Clients that do not
+//! reconnect (the `openai` SDKs) take a stream ended this way for a whole
+//! reply: serve them from a store without the handle.
 //!
 //! [`SseShutdown`]: crate::SseShutdown
 

@@ -125,7 +125,9 @@ impl EventSink {
     /// before the first real event, so it can resume even if the stream is
     /// closed before then; the MCP Streamable HTTP transport asks a server
     /// to send one first. A browser's `EventSource` dispatches it as a
-    /// `message` with empty data. See
+    /// `message` with empty data; clients that parse every event's data as
+    /// JSON (the `openai` SDKs, the AI SDK) fail on it, so prime only for
+    /// clients that expect it. See
     /// [`ResponseStream::close_after`](super::ResponseStream::close_after).
     ///
     /// # Errors

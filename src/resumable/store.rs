@@ -73,6 +73,14 @@ struct Entry {
     seq: u64,
 }
 
+impl Inner {
+    /// Whether the logs are shared by instances (Redis): a producer may
+    /// then run, and die, elsewhere.
+    pub(super) fn is_shared(&self) -> bool {
+        matches!(self.logs, Logs::Shared(_))
+    }
+}
+
 impl Default for ResumableResponses {
     fn default() -> Self {
         Self::new()
@@ -333,8 +341,13 @@ impl ResumableResponses {
     /// - [`Resume::Stream`]: the events after `last_event_id` (all of them
     ///   without one), then the live rest, ending with the response. An id
     ///   that is not one of this log's (forged, garbled, of another
-    ///   response) gets an `event: missed` (empty data) first, then the
-    ///   whole response.
+    ///   response) gets the [missed event](ResumableBuilder::missed_event)
+    ///   (`event: missed`, empty data) first, then the whole response. (A
+    ///   `Last-Event-ID` past the [`LastEventIdLayer`](crate::LastEventIdLayer)'s
+    ///   limit, 1,024 bytes by default, reaches the handler as none.) The
+    ///   stream ends with the response, after the
+    ///   [incomplete event](ResumableBuilder::incomplete_event) if it was
+    ///   cut short.
     /// - [`Resume::Complete`]: the response has ended (complete, or cut
     ///   short) and the client has read it to its end, or it ended with no
     ///   event; `204 No Content` stops an `EventSource`.

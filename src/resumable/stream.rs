@@ -16,7 +16,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::{
     broadcast::{Broadcast, Subscription},
-    EncodedEvent, Event, SseBody,
+    EncodedEvent, SseBody, SseShutdown,
 };
 
 use super::{
@@ -35,7 +35,9 @@ const FROM_START: &str = "-";
 /// As a response: [`Stream`](Self::Stream) is the event stream
 /// ([`SseBody`], `200 OK` with `Content-Type: text/event-stream`); the
 /// others are `204 No Content`, which tells a browser's `EventSource` (and
-/// the AI SDK's resume) that there is nothing to read.
+/// the AI SDK's resume, and MCP clients) that there is nothing to read. The
+/// `openai` SDKs do not expect it (Python reads an empty reply, Node
+/// throws): for an OpenAI-compatible endpoint, answer these two yourself.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Resume {
@@ -82,6 +84,10 @@ impl ResponseStream {
     /// client reconnects with its last event id and resumes from the log.
     /// Events written before are sent as usual; the response ending first
     /// ends the stream first.
+    ///
+    /// Only for clients that reconnect: `EventSource`, MCP clients, the AI
+    /// SDK's resume. One that does not (the `openai` SDKs) takes the end of
+    /// the stream for the end of the reply.
     ///
     /// This is how an MCP server (Streamable HTTP, "resumability and
     /// redelivery") frees a connection during a long call: the producer
@@ -177,10 +183,15 @@ struct Reader {
     /// The id of the last event of the log read (control events included).
     last_seen: Option<String>,
     head: VecDeque<EncodedEvent>,
-    shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// The store's shutdown: the handle, and its wait.
+    shutdown: Option<(SseShutdown, Pin<Box<WaitForCancellationFutureOwned>>)>,
     drain_window: Duration,
-    /// How long the log may stay silent before the reader gives up.
-    idle: Duration,
+    /// How long the log may stay silent before the reader gives up (Redis:
+    /// the producer's instance may be gone); `None` in memory, where the
+    /// producer always writes its end.
+    idle: Option<Duration>,
+    /// The last event for a response that ended incomplete.
+    incomplete: Option<EncodedEvent>,
     done: bool,
 }
 
@@ -202,7 +213,8 @@ pub(super) async fn open(
         .map_err(ResumableError::Backend)?;
     let mut head = VecDeque::new();
     let last_seen;
-    if last_event_id.is_none() || sub.missed_events() {
+    let foreign = last_event_id.is_some() && sub.missed_events();
+    if last_event_id.is_none() || foreign {
         // The missed marker, then the log's start marker if it exists. A
         // subscription that resumes holds the first page of the history
         // when `subscribe` returns (the store was read then), so both are
@@ -220,24 +232,23 @@ pub(super) async fn open(
             }
             _ => return Ok(Resume::NotFound),
         }
-        if last_event_id.is_some() {
-            // An id not of this log: the client learns that it missed
-            // events, then gets the whole response.
-            let missed = Event::new().event("missed").data("").encode();
-            head.extend(missed.ok());
-        }
     } else {
         last_seen = last_event_id.map(str::to_owned);
     }
     // Nothing left to read (read to its end, or a response that ended
-    // with no event)? Then there is nothing to stream: `204`, not an empty
-    // stream an `EventSource` would reopen forever.
-    if head.is_empty() {
-        if let Some(Some(event)) = sub.next().now_or_never() {
-            match control::parse(&event) {
-                Some(control) if control.is_end() => return Ok(Resume::Complete),
-                _ => head.push_back(event),
-            }
+    // with no event, whatever id the client had)? Then there is nothing to
+    // stream: `204`, not a stream an `EventSource` would reopen forever.
+    if let Some(Some(event)) = sub.next().now_or_never() {
+        match control::parse(&event) {
+            Some(control) if control.is_end() => return Ok(Resume::Complete),
+            _ => head.push_back(event),
+        }
+    }
+    if foreign {
+        // An id not of this log: the client learns that it missed
+        // events, then gets the whole response.
+        if let Some(missed) = inner.config.missed.clone() {
+            head.push_front(missed);
         }
     }
     let reader = Reader {
@@ -250,9 +261,10 @@ pub(super) async fn open(
             .config
             .shutdown
             .as_ref()
-            .map(|shutdown| Box::pin(shutdown.wait())),
+            .map(|shutdown| (shutdown.clone(), Box::pin(shutdown.wait()))),
         drain_window: inner.config.drain_window,
-        idle: inner.config.ttl,
+        idle: inner.is_shared().then_some(inner.config.ttl),
+        incomplete: inner.config.incomplete.clone(),
         done: false,
     };
     let stream = futures_util::stream::unfold(reader, |mut reader| async move {
@@ -272,13 +284,29 @@ impl Reader {
             if self.done {
                 return None;
             }
+            // Once the store shuts down, not one more event: what is left
+            // is read from the instance the client reconnects to.
+            if self
+                .shutdown
+                .as_ref()
+                .is_some_and(|(handle, _)| handle.is_triggered())
+            {
+                self.done = true;
+                return Some(self.farewell());
+            }
             let event = match self.head.pop_front() {
                 Some(event) => Some(event),
                 None => {
                     let shutdown = async {
                         match &mut self.shutdown {
-                            Some(wait) => wait.as_mut().await,
+                            Some((_, wait)) => wait.as_mut().await,
                             None => std::future::pending().await,
+                        }
+                    };
+                    let next = async {
+                        match self.idle {
+                            Some(idle) => tokio::time::timeout(idle, self.sub.next()).await,
+                            None => Ok(self.sub.next().await),
                         }
                     };
                     tokio::select! {
@@ -287,14 +315,14 @@ impl Reader {
                             self.done = true;
                             return Some(self.farewell());
                         }
-                        event = tokio::time::timeout(self.idle, self.sub.next()) => match event {
+                        event = next => match event {
                             Ok(event) => event,
                             Err(_) => {
                                 // Nothing written for a whole TTL: the
-                                // producer's instance is gone (with Redis,
-                                // its log expires now).
+                                // producer's instance is gone (its log
+                                // expires now), the response with it.
                                 self.done = true;
-                                return None;
+                                return self.incomplete.clone();
                             }
                         },
                     }
@@ -302,6 +330,10 @@ impl Reader {
             };
             match event {
                 Some(event) => match control::parse(&event) {
+                    Some(Control::Cut) => {
+                        self.done = true;
+                        return self.incomplete.clone();
+                    }
                     Some(control) if control.is_end() => {
                         self.done = true;
                         return None;
