@@ -28,6 +28,22 @@ fn unique_prefix() -> String {
     format!("axum-sse-test:{:016x}:response:", fastrand::u64(..))
 }
 
+/// Two stores on one Redis under `prefix`, as two instances would be; B's
+/// readers give a silent log `b_ttl` (default: the store's).
+async fn two_stores(
+    url: &str,
+    prefix: &str,
+    b_ttl: Option<Duration>,
+) -> (ResumableResponses, ResumableResponses) {
+    let builder = || ResumableResponses::builder().key_prefix(prefix);
+    let a = builder().connect_redis(url).await.unwrap();
+    let b = match b_ttl {
+        Some(ttl) => builder().ttl(ttl),
+        None => builder(),
+    };
+    (a, b.connect_redis(url).await.unwrap())
+}
+
 async fn instance(url: &str, prefix: &str, shutdown: Option<SseShutdown>) -> (SocketAddr, App) {
     let mut builder = ResumableResponses::builder()
         .key_prefix(prefix)
@@ -88,12 +104,7 @@ async fn a_reply_started_on_one_instance_is_resumed_on_the_other_exactly() {
 async fn another_instance_tells_a_live_log_from_a_missing_one_at_once() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix();
-    let store = || {
-        ResumableResponses::builder()
-            .key_prefix(&prefix)
-            .connect_redis(&url)
-    };
-    let (a, b) = (store().await.unwrap(), store().await.unwrap());
+    let (a, b) = two_stores(&url, &prefix, None).await;
     let (go, wait) = tokio::sync::oneshot::channel::<()>();
     let id = a
         .start(|mut sink| async move {
@@ -132,12 +143,7 @@ async fn another_instance_tells_a_live_log_from_a_missing_one_at_once() {
 async fn a_cancel_on_another_instance_stops_the_producer() {
     let Some(url) = redis_url() else { return };
     let prefix = unique_prefix();
-    let store = || {
-        ResumableResponses::builder()
-            .key_prefix(&prefix)
-            .connect_redis(&url)
-    };
-    let (a, b) = (store().await.unwrap(), store().await.unwrap());
+    let (a, b) = two_stores(&url, &prefix, None).await;
     /// Tells when the producer's future is dropped: it was stopped.
     struct Stopped(Option<tokio::sync::oneshot::Sender<()>>);
     impl Drop for Stopped {
@@ -205,16 +211,8 @@ async fn a_cancel_on_another_instance_stops_the_producer() {
 #[tokio::test]
 async fn a_reader_tells_its_client_when_a_producer_elsewhere_goes_silent() {
     let Some(url) = redis_url() else { return };
-    let prefix = unique_prefix();
-    let store = |ttl| {
-        ResumableResponses::builder()
-            .key_prefix(&prefix)
-            .ttl(ttl)
-            .connect_redis(&url)
-    };
-    let a = store(Duration::from_secs(60)).await.unwrap();
     // B's readers wait one second of silence for another instance.
-    let b = store(Duration::from_secs(1)).await.unwrap();
+    let (a, b) = two_stores(&url, &unique_prefix(), Some(Duration::from_secs(1))).await;
     let id = a
         .start(|mut sink| async move {
             sink.send(Event::new().data("a")).await?;
