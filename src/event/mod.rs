@@ -468,16 +468,6 @@ impl EncodedEvent {
     pub(crate) fn from_wire(bytes: Bytes) -> Self {
         Self { bytes }
     }
-
-    /// A lone `retry: <ms>` line, for the very end of a stream (see
-    /// [`Event::retry`]: a `retry` alone ends no block, so no parser
-    /// dispatches anything for it).
-    pub(crate) fn trailing_retry(delay: Duration) -> Self {
-        Event::new()
-            .retry(delay)
-            .encode()
-            .expect("a retry field is always valid")
-    }
 }
 
 impl fmt::Debug for EncodedEvent {

@@ -16,7 +16,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::{
     broadcast::{Broadcast, Subscription},
-    EncodedEvent, SseBody, SseShutdown,
+    EncodedEvent, Event, SseBody, SseShutdown,
 };
 
 use super::{
@@ -148,7 +148,7 @@ impl ResponseStream {
                 }
                 tokio::select! {
                     biased;
-                    () = &mut deadline => Some((EncodedEvent::trailing_retry(retry), (inner, deadline, true))),
+                    () = &mut deadline => Some((retry_line(retry), (inner, deadline, true))),
                     event = inner.next() => event.map(|event| (event, (inner, deadline, false))),
                 }
             },
@@ -157,6 +157,15 @@ impl ResponseStream {
             inner: Mutex::new(stream.boxed()),
         }
     }
+}
+
+/// A lone `retry: <ms>` line for the end of a stream: a `retry` alone
+/// ends no block (see [`Event`]), so no parser dispatches anything for it.
+fn retry_line(delay: Duration) -> EncodedEvent {
+    Event::new()
+        .retry(delay)
+        .encode()
+        .expect("a retry field is always valid")
 }
 
 impl Stream for ResponseStream {
@@ -379,6 +388,6 @@ impl Reader {
     /// The last event on shutdown: a `retry` drawn from the drain window.
     fn farewell(&self) -> EncodedEvent {
         let window = self.drain_window.as_millis().min(u128::from(u64::MAX)) as u64;
-        EncodedEvent::trailing_retry(Duration::from_millis(fastrand::u64(0..=window)))
+        retry_line(Duration::from_millis(fastrand::u64(0..=window)))
     }
 }
