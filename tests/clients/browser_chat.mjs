@@ -1,32 +1,12 @@
 // End-to-end check of the chat example's page in a real browser (Debian's
 // Chromium driven by playwright-core; no browser download).
 //   BASE=http://127.0.0.1:3000 node browser_chat.mjs
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { BASE, TEST_TIMEOUT_MS, assert, fetchExpected, runTests } from './lib.mjs';
+import { closeChromium, openChromium } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PROMPT = 'hi';
 const DROP_AFTER = 3;
 const RETRY_MS = 300;
-
-// Runs in the page before its own scripts: wraps EventSource so the test can
-// see every token id the browser delivered, without the page's cooperation.
-function instrumentEventSource() {
-  const Orig = window.EventSource;
-  const log = { ids: [], opens: 0, errors: 0 };
-  window.__sseLog = log;
-  window.EventSource = class extends Orig {
-    constructor(url, init) {
-      super(url, init);
-      this.addEventListener('token', (e) => log.ids.push(e.lastEventId));
-      this.addEventListener('open', () => { log.opens += 1; });
-      this.addEventListener('error', () => { log.errors += 1; });
-    }
-  };
-}
 
 /** Open BASE + path, wait for the page's done marker, return what happened. */
 async function openChat(context, path) {
@@ -127,21 +107,6 @@ await runTests('browser_chat', [
     }
   }],
 ], {
-  before: async () => {
-    const userDataDir = await mkdtemp(join(tmpdir(), 'axum-sse-chromium-'));
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 60000, // a cold start on a loaded 2-core machine can take a while
-    });
-    await context.addInitScript(instrumentEventSource);
-    return { context, userDataDir };
-  },
-  after: async (ctx) => {
-    if (!ctx) return;
-    await ctx.context.close().catch(() => {});
-    await rm(ctx.userDataDir, { recursive: true, force: true });
-  },
+  before: openChromium,
+  after: closeChromium,
 });

@@ -5,8 +5,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import { TEST_TIMEOUT_MS, assert, runTests } from './lib.mjs';
+import { LAUNCH_OPTIONS } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BASE = (process.env.MERCURE_BASE || 'http://127.0.0.1:3000').replace(/\/+$/, '');
 const HUB = `${BASE}/.well-known/mercure`;
 const PUBLISHER_KEY = process.env.MERCURE_PUBLISHER_JWT_KEY;
@@ -133,13 +133,7 @@ await runTests('browser_mercure', [
 ], {
   before: async () => {
     assert(PUBLISHER_KEY, 'MERCURE_PUBLISHER_JWT_KEY is not set');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 60000,
-    });
+    const browser = await chromium.launch(LAUNCH_OPTIONS);
     return { browser };
   },
   after: async (ctx) => {

@@ -5,13 +5,9 @@
 //   CHAT_BASE_A=http://127.0.0.1:3000 CHAT_BASE_B=http://127.0.0.1:3001 \
 //     node browser_two_instances.mjs
 // run.sh starts both on REDIS_URL with TOKEN_DELAY_MS=100.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { TEST_TIMEOUT_MS, assert, runTests } from './lib.mjs';
+import { closeChromium, openChromium } from './chromium.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const strip = (url) => (url || '').replace(/\/+$/, '');
 const A = strip(process.env.CHAT_BASE_A);
 const B = strip(process.env.CHAT_BASE_B);
@@ -21,20 +17,6 @@ function replyTokens(prompt) {
   const text = `You asked: "${prompt}". This reply streams one token at a time over `
     + 'Server-Sent Events, and picks up where it stopped if the connection drops.';
   return text.match(/[^ ]* ?/g).filter((t) => t !== '');
-}
-
-// Runs in the page before its own scripts: records the token ids that the
-// browser's EventSource delivered.
-function instrumentEventSource() {
-  const Orig = window.EventSource;
-  const log = { ids: [] };
-  window.__sseLog = log;
-  window.EventSource = class extends Orig {
-    constructor(url, init) {
-      super(url, init);
-      this.addEventListener('token', (e) => log.ids.push(e.lastEventId));
-    }
-  };
 }
 
 async function generations(base, prompt) {
@@ -74,20 +56,7 @@ await runTests('browser_two_instances', [
 ], {
   before: async () => {
     assert(A && B, 'CHAT_BASE_A and CHAT_BASE_B are not set: run.sh starts two chat instances on REDIS_URL for these checks');
-    const userDataDir = await mkdtemp(join(tmpdir(), 'axum-sse-chromium-'));
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      timeout: 60000, // a cold start on a loaded 2-core machine can take a while
-    });
-    await context.addInitScript(instrumentEventSource);
-    return { context, userDataDir };
+    return openChromium();
   },
-  after: async (ctx) => {
-    if (!ctx) return;
-    await ctx.context.close().catch(() => {});
-    await rm(ctx.userDataDir, { recursive: true, force: true });
-  },
+  after: closeChromium,
 });
