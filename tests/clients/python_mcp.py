@@ -12,18 +12,18 @@ that the streams really were closed early and resumed.
 Prints one line per check and a closing `python_mcp: N passed, N failed`.
 """
 
-import asyncio
 import os
 import sys
-import time
 
 import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+# The check runner (and TEST_TIMEOUT_MS) of the openai SDK checks.
+from python_openai import main
+
 BASE = os.environ.get("MCP_BASE", "http://127.0.0.1:3000").rstrip("/")
 CLOSE_AFTER_MS = int(os.environ.get("MCP_CLOSE_AFTER_MS", "1000"))
-TIMEOUT = float(os.environ.get("TEST_TIMEOUT_MS", "20000")) / 1000
 # Three windows: 6 steps of 600 ms against 1000 ms (+ the retry); two
 # resumes at least, with a window's worth of slack for a slow machine.
 STEPS = 6
@@ -102,22 +102,5 @@ CHECKS = [
 ]
 
 
-def main(suite="python_mcp", checks=CHECKS):
-    passed = failed = 0
-    for name, fn in checks:
-        t0 = time.monotonic()
-        try:
-            asyncio.run(asyncio.wait_for(fn(), TIMEOUT))
-        except Exception as err:  # noqa: BLE001 - every failure is reported
-            failed += 1
-            msg = f"{type(err).__module__}.{type(err).__name__}: {err}"
-            print(f"FAIL {suite}: {name}: {msg[:800]}", flush=True)
-        else:
-            passed += 1
-            print(f"ok   {suite}: {name} ({(time.monotonic() - t0) * 1000:.0f} ms)", flush=True)
-    print(f"{suite}: {passed} passed, {failed} failed", flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("python_mcp", CHECKS))
